@@ -1,0 +1,110 @@
+//! SQLite through dbx against rusqlite used directly, side by side in one run.
+//!
+//! Point select by primary key and single-row insert on an in-memory table of
+//! 10k rows, one operation at a time. dbx runs on a multi-thread runtime
+//! (`block_in_place` path) and on a current-thread runtime (`spawn_blocking`
+//! path). Report ratios to the raw figure, not absolute times.
+//!
+//! `cargo bench -p benches --bench sqlite`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dbx::{Dbx, params};
+use std::hint::black_box;
+
+const ROWS: i64 = 10_000;
+
+fn raw(c: &mut Criterion) {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT x, 'value-' || x FROM c",
+        [ROWS],
+    )
+    .unwrap();
+    let mut i = 0i64;
+    c.bench_function("sqlite/point_select/raw_rusqlite", |b| {
+        b.iter(|| {
+            i = i % ROWS + 1;
+            let mut st = conn
+                .prepare_cached("SELECT id, v FROM t WHERE id = ?1")
+                .unwrap();
+            let row: (i64, String) = st.query_row([i], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            black_box(row)
+        })
+    });
+    let mut n = ROWS;
+    c.bench_function("sqlite/insert/raw_rusqlite", |b| {
+        b.iter(|| {
+            n += 1;
+            let mut st = conn
+                .prepare_cached("INSERT INTO t (id, v) VALUES (?1, ?2)")
+                .unwrap();
+            black_box(st.execute(rusqlite::params![n, "x"]).unwrap())
+        })
+    });
+}
+
+fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
+    let db = rt.block_on(async {
+        let db = Dbx::connect("sqlite::memory:").await.unwrap();
+        let sql = db.sql().unwrap();
+        sql.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)", params![]).await.unwrap();
+        sql.execute(
+            "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) SELECT x, 'value-' || x FROM c",
+            params![ROWS],
+        )
+        .await
+        .unwrap();
+        db
+    });
+    let sql = db.sql().unwrap().clone();
+    let mut i = 0i64;
+    c.bench_function(&format!("sqlite/point_select/dbx_{label}"), |b| {
+        b.to_async(&rt).iter(|| {
+            i = i % ROWS + 1;
+            let sql = &sql;
+            async move {
+                let row: (i64, String) = sql
+                    .query_one_as("SELECT id, v FROM t WHERE id = $1", params![i])
+                    .await
+                    .unwrap();
+                black_box(row)
+            }
+        })
+    });
+    let mut n = ROWS;
+    c.bench_function(&format!("sqlite/insert/dbx_{label}"), |b| {
+        b.to_async(&rt).iter(|| {
+            n += 1;
+            let sql = &sql;
+            async move {
+                black_box(
+                    sql.execute("INSERT INTO t (id, v) VALUES ($1, $2)", params![n, "x"])
+                        .await
+                        .unwrap(),
+                )
+            }
+        })
+    });
+}
+
+fn dbx_multi_thread(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    dbx_on(c, "multi_thread", rt);
+}
+
+fn dbx_current_thread(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    dbx_on(c, "current_thread", rt);
+}
+
+criterion_group!(benches, raw, dbx_multi_thread, dbx_current_thread);
+criterion_main!(benches);

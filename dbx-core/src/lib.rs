@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod database;
+pub mod error;
+pub mod kv;
+pub mod options;
+pub mod registry;
+pub mod row;
+pub mod sql;
+pub mod value;
+
+pub use async_trait::async_trait;
+pub use database::{Backend, Database, Health, PoolStatus};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
+pub use options::{ConnectOptions, Secret};
+pub use registry::{Driver, Registry};
+pub use row::{ColumnIndex, Row};
+pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction};
+pub use value::Value;
+
+/// Re-exported for drivers and users who build timestamps and UUIDs.
+pub use chrono;
+/// Re-exported for JSON values.
+pub use serde_json;
+/// Re-exported for UUID values.
+pub use uuid;

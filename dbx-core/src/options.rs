@@ -1,0 +1,680 @@
+//! Connection options: parsed from a URL, adjustable through setters, validated,
+//! and redacted wherever they are printed.
+//!
+//! A URL has the form `scheme://[user[:password]@]host[:port][/path][?key=value&...]`
+//! or, for file-based backends, `scheme:path[?...]`. Percent-encoded characters
+//! are decoded in every part. Query parameters understood by every backend:
+//!
+//! | parameter         | meaning                                          | default |
+//! |-------------------|--------------------------------------------------|---------|
+//! | `pool_max_size`   | most connections the pool opens                   | per backend |
+//! | `timeout`         | deadline of one operation attempt                 | 30s     |
+//! | `connect_timeout` | deadline of opening one connection                | 10s     |
+//! | `acquire_timeout` | longest wait for a free pooled connection         | 10s     |
+//!
+//! Durations are written `250ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
+//! Other parameters belong to the backend and are listed in its documentation;
+//! an unknown parameter is an error, not silently ignored.
+
+use crate::{Error, Result};
+use std::fmt;
+use std::time::Duration;
+
+/// Parameters every backend understands.
+pub const COMMON_PARAMS: &[&str] = &[
+    "pool_max_size",
+    "timeout",
+    "connect_timeout",
+    "acquire_timeout",
+];
+
+/// Default deadline of one operation attempt.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline of opening one connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest wait for a free pooled connection.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest accepted pool size.
+pub const MAX_POOL_SIZE: usize = 10_000;
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for handing to a driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Whether a query parameter of this name carries a secret and must be redacted.
+pub fn is_secret_param(name: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "credential",
+        "private",
+    ];
+    let lower = name.to_ascii_lowercase();
+    MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// Options for connecting to one database.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    scheme: String,
+    has_authority: bool,
+    host: String,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<Secret>,
+    path: String,
+    params: Vec<(String, String)>,
+    pool_max_size: Option<usize>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    acquire_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Empty options for a scheme, with default timeouts.
+    pub fn new(scheme: impl Into<String>) -> Self {
+        ConnectOptions {
+            scheme: scheme.into().to_ascii_lowercase(),
+            has_authority: false,
+            host: String::new(),
+            port: None,
+            username: None,
+            password: None,
+            path: String::new(),
+            params: Vec::new(),
+            pool_max_size: None,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+
+    /// Parse a connection URL. Errors are [`InvalidConfig`](crate::ErrorKind::InvalidConfig),
+    /// name the bad part, and never repeat the password.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let url = url.trim();
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| {
+            Error::invalid_config(
+                "connection URL has no scheme (expected e.g. `sqlite::memory:` or `redis://host`)",
+            )
+        })?;
+        if scheme.is_empty()
+            || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(Error::invalid_config(format!(
+                "connection URL scheme {:?} is not valid",
+                truncate(scheme, 40)
+            )));
+        }
+        let mut opts = ConnectOptions::new(scheme);
+        let (before_query, query) = match rest.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (rest, None),
+        };
+        let before_query = before_query.split('#').next().unwrap_or_default();
+        if let Some(after) = before_query.strip_prefix("//") {
+            opts.has_authority = true;
+            let (authority, path) = match after.find('/') {
+                Some(i) => (&after[..i], &after[i..]),
+                None => (after, ""),
+            };
+            opts.parse_authority(authority)?;
+            opts.path = decode("path", path)?;
+        } else {
+            opts.path = decode("path", before_query)?;
+        }
+        if let Some(query) = query {
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let k = decode("parameter name", k)?;
+                let v = decode("parameter value", v)?;
+                if k.is_empty() {
+                    return Err(Error::invalid_config(
+                        "connection URL has a parameter with an empty name",
+                    ));
+                }
+                if opts.params.iter().any(|(n, _)| *n == k) {
+                    return Err(Error::invalid_config(format!(
+                        "connection URL parameter `{k}` is given more than once"
+                    )));
+                }
+                opts.set_param(k, v)?;
+            }
+        }
+        Ok(opts)
+    }
+
+    fn parse_authority(&mut self, authority: &str) -> Result<()> {
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        if let Some(userinfo) = userinfo {
+            let (user, pass) = match userinfo.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (userinfo, None),
+            };
+            if !user.is_empty() {
+                self.username = Some(decode("user name", user)?);
+            }
+            if let Some(p) = pass {
+                // Never echo the password, not even in a decode error.
+                let p = decode("password", p).map_err(|_| {
+                    Error::invalid_config("connection URL password has an invalid percent-encoding")
+                })?;
+                self.password = Some(Secret(p));
+            }
+        }
+        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+            // [ipv6]:port
+            let (h, after) = rest.split_once(']').ok_or_else(|| {
+                Error::invalid_config("connection URL host has `[` without a closing `]`")
+            })?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| {
+                    Error::invalid_config("connection URL has text after the IPv6 host")
+                })?),
+            };
+            (h, port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        self.host = decode("host", host)?;
+        if let Some(p) = port {
+            let port: u16 = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "connection URL port {:?} is not a number from 1 to 65535",
+                    truncate(p, 20)
+                ))
+            })?;
+            self.port = Some(port);
+        }
+        Ok(())
+    }
+
+    /// Set a parameter, as if it had been given in the URL's query. Common
+    /// parameters ([`COMMON_PARAMS`]) are validated at once.
+    pub fn set_param(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<&mut Self> {
+        let name = name.into();
+        let value = value.into();
+        match name.as_str() {
+            "pool_max_size" => {
+                let n = value.parse::<usize>().map_err(|_| {
+                    Error::invalid_config(format!(
+                        "pool_max_size {:?} is not a whole number",
+                        truncate(&value, 40)
+                    ))
+                })?;
+                self.set_pool_max_size(n)?;
+            }
+            "timeout" => {
+                self.set_timeout(parse_duration("timeout", &value)?)?;
+            }
+            "connect_timeout" => {
+                self.set_connect_timeout(parse_duration("connect_timeout", &value)?)?;
+            }
+            "acquire_timeout" => {
+                self.set_acquire_timeout(parse_duration("acquire_timeout", &value)?)?;
+            }
+            _ => {}
+        }
+        match self.params.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.params.push((name, value)),
+        }
+        Ok(self)
+    }
+
+    /// Most connections the pool may open (1 to [`MAX_POOL_SIZE`]).
+    pub fn set_pool_max_size(&mut self, n: usize) -> Result<&mut Self> {
+        if n == 0 || n > MAX_POOL_SIZE {
+            return Err(Error::invalid_config(format!(
+                "pool_max_size must be from 1 to {MAX_POOL_SIZE}, got {n}"
+            )));
+        }
+        self.pool_max_size = Some(n);
+        Ok(self)
+    }
+
+    /// Deadline of one operation attempt (must be above zero).
+    pub fn set_timeout(&mut self, d: Duration) -> Result<&mut Self> {
+        self.timeout = nonzero("timeout", d)?;
+        Ok(self)
+    }
+
+    /// Deadline of opening one connection (must be above zero).
+    pub fn set_connect_timeout(&mut self, d: Duration) -> Result<&mut Self> {
+        self.connect_timeout = nonzero("connect_timeout", d)?;
+        Ok(self)
+    }
+
+    /// Longest wait for a free pooled connection (must be above zero).
+    pub fn set_acquire_timeout(&mut self, d: Duration) -> Result<&mut Self> {
+        self.acquire_timeout = nonzero("acquire_timeout", d)?;
+        Ok(self)
+    }
+
+    /// Set the user name.
+    pub fn set_username(&mut self, user: impl Into<String>) -> &mut Self {
+        self.username = Some(user.into());
+        self
+    }
+
+    /// Set the password.
+    pub fn set_password(&mut self, password: impl Into<String>) -> &mut Self {
+        self.password = Some(Secret(password.into()));
+        self
+    }
+
+    /// The scheme, lowercase (`sqlite`, `redis`...).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+    /// Whether the URL had an authority part (`scheme://...`).
+    pub fn has_authority(&self) -> bool {
+        self.has_authority
+    }
+    /// The host, empty when none was given.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    /// The port, if given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The user name, if given.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+    /// The password, if given.
+    pub fn password(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+    /// The path after the host (starting with `/`), or the whole location of
+    /// a URL without authority (`sqlite:data.db` gives `data.db`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+    /// A parameter's value, if given.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// All parameters in the order given.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+    /// The configured pool size, if any (the backend picks a default otherwise).
+    pub fn pool_max_size(&self) -> Option<usize> {
+        self.pool_max_size
+    }
+    /// Deadline of one operation attempt.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    /// Deadline of opening one connection.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+    /// Longest wait for a free pooled connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// Fail with an [`InvalidConfig`](crate::ErrorKind::InvalidConfig) error
+    /// naming the first parameter that is neither common nor in `known`.
+    pub fn check_params(&self, backend: &str, known: &[&str]) -> Result<()> {
+        for (name, _) in &self.params {
+            if !COMMON_PARAMS.contains(&name.as_str()) && !known.contains(&name.as_str()) {
+                let mut all: Vec<&str> = COMMON_PARAMS.iter().chain(known).copied().collect();
+                all.sort_unstable();
+                return Err(Error::invalid_config(format!(
+                    "unknown parameter `{}` for {backend}; known parameters: {}",
+                    truncate(name, 60),
+                    all.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A parameter parsed as a duration, if given.
+    pub fn param_duration(&self, name: &str) -> Result<Option<Duration>> {
+        self.param(name)
+            .map(|v| parse_duration(name, v))
+            .transpose()
+    }
+
+    /// A parameter parsed as a boolean (`true/false/1/0/yes/no/on/off`), if given.
+    pub fn param_bool(&self, name: &str) -> Result<Option<bool>> {
+        self.param(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(Error::invalid_config(format!(
+                    "parameter `{name}` must be true or false, got {:?}",
+                    truncate(v, 40)
+                ))),
+            })
+            .transpose()
+    }
+}
+
+/// Shows the URL with the password and secret parameters replaced by `***`.
+impl fmt::Display for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.scheme)?;
+        if self.has_authority {
+            f.write_str("//")?;
+            if let Some(u) = &self.username {
+                f.write_str(u)?;
+            }
+            if self.password.is_some() {
+                f.write_str(":***")?;
+            }
+            if self.username.is_some() || self.password.is_some() {
+                f.write_str("@")?;
+            }
+            if self.host.contains(':') {
+                write!(f, "[{}]", self.host)?;
+            } else {
+                f.write_str(&self.host)?;
+            }
+            if let Some(p) = self.port {
+                write!(f, ":{p}")?;
+            }
+        }
+        f.write_str(&self.path)?;
+        for (i, (k, v)) in self.params.iter().enumerate() {
+            let sep = if i == 0 { '?' } else { '&' };
+            if is_secret_param(k) {
+                write!(f, "{sep}{k}=***")?;
+            } else {
+                write!(f, "{sep}{k}={v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Params<'a>(&'a [(String, String)]);
+        impl fmt::Debug for Params<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        (
+                            k,
+                            if is_secret_param(k) {
+                                "***"
+                            } else {
+                                v.as_str()
+                            },
+                        )
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("ConnectOptions")
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("path", &self.path)
+            .field("params", &Params(&self.params))
+            .field("pool_max_size", &self.pool_max_size)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+fn nonzero(field: &str, d: Duration) -> Result<Duration> {
+    if d.is_zero() {
+        Err(Error::invalid_config(format!("{field} must be above zero")))
+    } else {
+        Ok(d)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Parse `250ms`, `5s`, `1.5s`, `2m`, `1h` or a plain number of seconds.
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    let secs = num.parse::<f64>().ok().map(|n| n * factor);
+    match secs {
+        Some(s) if s.is_finite() && (0.0..1e12).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(Error::invalid_config(format!(
+            "{field} {:?} is not a duration (write e.g. 250ms, 5s, 2m)",
+            truncate(text, 40)
+        ))),
+    }
+}
+
+fn decode(part: &str, s: &str) -> Result<String> {
+    let bytes = s.as_bytes();
+    if !s.contains('%') {
+        return Ok(s.to_owned());
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    return Err(Error::invalid_config(format!(
+                        "connection URL {part} has an invalid percent-encoding"
+                    )));
+                }
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| {
+        Error::invalid_config(format!(
+            "connection URL {part} is not valid UTF-8 after percent-decoding"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn parses_full_url() {
+        let o = ConnectOptions::from_url(
+            "redis://ada:s%40cret@cache.local:6380/2?pool_max_size=8&timeout=250ms&client=x",
+        )
+        .unwrap();
+        assert_eq!(o.scheme(), "redis");
+        assert_eq!(o.username(), Some("ada"));
+        assert_eq!(o.password().unwrap().expose(), "s@cret");
+        assert_eq!(o.host(), "cache.local");
+        assert_eq!(o.port(), Some(6380));
+        assert_eq!(o.path(), "/2");
+        assert_eq!(o.pool_max_size(), Some(8));
+        assert_eq!(o.timeout(), Duration::from_millis(250));
+        assert_eq!(o.param("client"), Some("x"));
+    }
+
+    #[test]
+    fn parses_file_forms() {
+        let m = ConnectOptions::from_url("sqlite::memory:").unwrap();
+        assert!(!m.has_authority());
+        assert_eq!(m.path(), ":memory:");
+        let r = ConnectOptions::from_url("sqlite:data/app.db?timeout=1s").unwrap();
+        assert_eq!(r.path(), "data/app.db");
+        let a = ConnectOptions::from_url("sqlite:///var/lib/app.db").unwrap();
+        assert_eq!((a.host(), a.path()), ("", "/var/lib/app.db"));
+        let rel = ConnectOptions::from_url("sqlite://data/app.db").unwrap();
+        assert_eq!((rel.host(), rel.path()), ("data", "/app.db"));
+    }
+
+    #[test]
+    fn ipv6_host() {
+        let o = ConnectOptions::from_url("redis://[::1]:6379").unwrap();
+        assert_eq!((o.host(), o.port()), ("::1", Some(6379)));
+        assert_eq!(o.to_string(), "redis://[::1]:6379");
+    }
+
+    #[test]
+    fn malformed_urls_are_invalid_config_naming_the_part() {
+        let cases = [
+            ("", "no scheme"),
+            ("no-scheme-here", "no scheme"),
+            ("1abc://x", "scheme"),
+            ("redis://host:notaport", "port"),
+            ("redis://host:0", "port"),
+            ("redis://host:70000", "port"),
+            ("redis://[::1", "`]`"),
+            ("redis://h/%zz", "percent-encoding"),
+            ("redis://h?timeout=soon", "timeout"),
+            ("redis://h?timeout=0s", "timeout must be above zero"),
+            ("redis://h?pool_max_size=0", "pool_max_size"),
+            ("redis://h?pool_max_size=-3", "pool_max_size"),
+            ("redis://h?a=1&a=2", "more than once"),
+            ("redis://h?=1", "empty name"),
+        ];
+        for (url, needle) in cases {
+            let e = ConnectOptions::from_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}");
+            assert!(e.to_string().contains(needle), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_shown() {
+        let o = ConnectOptions::from_url(
+            "postgres://app:hunter2@db:5432/app?sslpassword=topsecret&api_key=k3y&application_name=web",
+        )
+        .unwrap();
+        for shown in [o.to_string(), format!("{o:?}"), format!("{o:#?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("topsecret"), "{shown}");
+            assert!(!shown.contains("k3y"), "{shown}");
+            assert!(shown.contains("application_name"), "{shown}");
+        }
+        assert_eq!(
+            o.to_string(),
+            "postgres://app:***@db:5432/app?sslpassword=***&api_key=***&application_name=web"
+        );
+        let bad = ConnectOptions::from_url("redis://u:hunter%zz2@h").unwrap_err();
+        assert!(!bad.to_string().contains("hunter"), "{bad}");
+    }
+
+    #[test]
+    fn unknown_params_are_named() {
+        let o = ConnectOptions::from_url("sqlite::memory:?journal=wal&bogus=1").unwrap();
+        let e = o.check_params("sqlite", &["journal"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("`bogus`"), "{e}");
+        assert!(e.to_string().contains("journal"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("t", "5").unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            parse_duration("t", "1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("t", "2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("t", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        for bad in ["", "ms", "-1s", "5 parsecs", "1e400", "NaN"] {
+            assert!(parse_duration("t", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn setters_validate() {
+        let mut o = ConnectOptions::new("sqlite");
+        assert!(o.set_timeout(Duration::ZERO).is_err());
+        assert!(o.set_pool_max_size(MAX_POOL_SIZE + 1).is_err());
+        o.set_pool_max_size(3)
+            .unwrap()
+            .set_timeout(Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(o.pool_max_size(), Some(3));
+        assert_eq!(o.param_bool("x").unwrap(), None);
+        o.set_param("x", "maybe").unwrap();
+        assert!(o.param_bool("x").is_err());
+    }
+}

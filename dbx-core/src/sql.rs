@@ -1,0 +1,242 @@
+//! The SQL capability: the [`SqlDatabase`] and [`SqlTransaction`] traits
+//! drivers implement and the [`Sql`] and [`Transaction`] handles applications use.
+//!
+//! Placeholders are `$1..$N` on every SQL backend and bind by number, so
+//! `SELECT $2, $1` means the same everywhere. Parameters are always bound,
+//! never interpolated into the statement text.
+
+use crate::database::Ctx;
+use crate::{Error, ErrorKind, Result, Row, Value};
+use async_trait::async_trait;
+use futures_core::Stream;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A stream of rows, from [`Sql::query_stream`].
+pub type RowStream = Pin<Box<dyn Stream<Item = Result<Row>> + Send + 'static>>;
+
+/// SQL, as a driver implements it.
+#[async_trait]
+pub trait SqlDatabase: Send + Sync + fmt::Debug + 'static {
+    /// Run a statement; the number of rows it changed, or for a statement
+    /// that changes nothing (a SELECT) the number of rows it returned.
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Run a query and collect its rows.
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Run a query and stream its rows, without holding the whole result in
+    /// memory. Dropping the stream stops the query.
+    fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream;
+    /// Start a transaction on a connection of its own.
+    async fn begin(&self) -> Result<Box<dyn SqlTransaction>>;
+}
+
+/// An open transaction, as a driver implements it. Dropping it without
+/// [`commit`](SqlTransaction::commit) must roll it back.
+#[async_trait]
+pub trait SqlTransaction: Send + fmt::Debug {
+    /// Run a statement inside the transaction.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Run a query inside the transaction.
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Make the transaction's changes permanent.
+    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Discard the transaction's changes.
+    async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+fn first_row(rows: Vec<Row>) -> Result<Row> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "query returned no rows"))
+}
+
+fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
+    rows.iter().map(Row::decode).collect()
+}
+
+/// Conveniences shared by [`Sql`] and [`Transaction`], written once.
+macro_rules! query_conveniences {
+    ($($mut_:tt)?) => {
+        /// The first row of a query; [`NotFound`](crate::ErrorKind::NotFound) if there is none.
+        pub async fn query_one(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Row> {
+            first_row(self.query(sql, params).await?).map_err(|e| self.tag(e, "sql.query_one"))
+        }
+
+        /// The first row of a query, or `None`.
+        pub async fn query_optional(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+            Ok(self.query(sql, params).await?.into_iter().next())
+        }
+
+        /// Every row decoded into `T`: a struct (fields by column name), a
+        /// tuple, or a scalar for one-column results.
+        pub async fn query_as<T: DeserializeOwned>(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Vec<T>> {
+            decode_all(self.query(sql, params).await?).map_err(|e| self.tag(e, "sql.query_as"))
+        }
+
+        /// The first row decoded into `T`; [`NotFound`](crate::ErrorKind::NotFound) if there is none.
+        pub async fn query_one_as<T: DeserializeOwned>(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<T> {
+            let row = self.query_one(sql, params).await?;
+            row.decode().map_err(|e| self.tag(e, "sql.query_one_as"))
+        }
+
+        /// The first row decoded into `T`, or `None`.
+        pub async fn query_optional_as<T: DeserializeOwned>(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Option<T>> {
+            match self.query_optional(sql, params).await? {
+                Some(row) => row.decode().map(Some).map_err(|e| self.tag(e, "sql.query_optional_as")),
+                None => Ok(None),
+            }
+        }
+    };
+}
+
+/// The SQL handle of a database: `db.sql()?`.
+///
+/// Cheap to clone. Statements outside a transaction run on pooled
+/// connections through the database's policy (timeout, closed check).
+///
+/// ```
+/// # async fn demo(db: dbx_core::Database) -> dbx_core::Result<()> {
+/// use dbx_core::params;
+/// let sql = db.sql()?;
+/// sql.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)", params![]).await?;
+/// sql.execute("INSERT INTO users (id, name) VALUES ($1, $2)", params![1, "ada"]).await?;
+/// #[derive(serde::Deserialize)]
+/// struct User { id: i64, name: String }
+/// let u: User = sql.query_one_as("SELECT id, name FROM users WHERE id = $1", params![1]).await?;
+/// assert_eq!((u.id, u.name.as_str()), (1, "ada"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sql {
+    db: Arc<dyn SqlDatabase>,
+    ctx: Arc<Ctx>,
+}
+
+impl fmt::Debug for Sql {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sql")
+            .field("backend", &self.ctx.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sql {
+    pub(crate) fn new(db: Arc<dyn SqlDatabase>, ctx: Arc<Ctx>) -> Self {
+        Sql { db, ctx }
+    }
+
+    fn tag(&self, e: Error, op: &'static str) -> Error {
+        e.with_backend(self.ctx.backend()).with_operation(op)
+    }
+
+    /// Run a statement with bound parameters; the number of rows it changed
+    /// (for a SELECT, the number of rows it returned).
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.ctx
+            .run("sql.execute", || self.db.execute(sql, params))
+            .await
+    }
+
+    /// Run a query with bound parameters and collect its rows.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.ctx
+            .run("sql.query", || self.db.query(sql, params))
+            .await
+    }
+
+    query_conveniences!();
+
+    /// Stream the rows of a query, for results too large to collect. The
+    /// stream holds a pooled connection until it ends or is dropped; each
+    /// step is bounded by the operation timeout.
+    pub fn query_stream(&self, sql: &str, params: &[Value]) -> RowStream {
+        if let Err(e) = self.ctx.check_open() {
+            let e = self.tag(e, "sql.query_stream");
+            return Box::pin(futures_util::stream::once(async move { Err(e) }));
+        }
+        let backend = self.ctx.backend();
+        let inner = self.db.query_stream(sql.to_owned(), params.to_vec());
+        Box::pin(futures_util::StreamExt::map(inner, move |r| {
+            r.map_err(|e| e.with_backend(backend).with_operation("sql.query_stream"))
+        }))
+    }
+
+    /// Start a transaction on a connection of its own. Commit it with
+    /// [`Transaction::commit`]; dropping it unfinished rolls it back.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let tx = self.ctx.run("sql.begin", || self.db.begin()).await?;
+        Ok(Transaction {
+            tx: Some(tx),
+            ctx: self.ctx.clone(),
+        })
+    }
+}
+
+/// An open transaction, from [`Sql::begin`].
+///
+/// Statements inside a transaction are never retried one by one. Dropping
+/// the transaction without [`commit`](Transaction::commit) rolls it back and
+/// returns the connection to the pool clean.
+pub struct Transaction {
+    tx: Option<Box<dyn SqlTransaction>>,
+    ctx: Arc<Ctx>,
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("backend", &self.ctx.backend())
+            .field("open", &self.tx.is_some())
+            .finish()
+    }
+}
+
+impl Transaction {
+    fn tag(&self, e: Error, op: &'static str) -> Error {
+        e.with_backend(self.ctx.backend()).with_operation(op)
+    }
+
+    fn open(&mut self, op: &'static str) -> Result<&mut Box<dyn SqlTransaction>> {
+        let backend = self.ctx.backend();
+        self.tx.as_mut().ok_or_else(|| {
+            Error::new(ErrorKind::Closed, "transaction is already finished")
+                .with_backend(backend)
+                .with_operation(op)
+        })
+    }
+
+    /// Run a statement inside the transaction.
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let ctx = self.ctx.clone();
+        let tx = self.open("sql.tx.execute")?;
+        ctx.run_once("sql.tx.execute", tx.execute(sql, params))
+            .await
+    }
+
+    /// Run a query inside the transaction.
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let ctx = self.ctx.clone();
+        let tx = self.open("sql.tx.query")?;
+        ctx.run_once("sql.tx.query", tx.query(sql, params)).await
+    }
+
+    query_conveniences!(mut);
+
+    /// Commit the transaction.
+    pub async fn commit(mut self) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => self.ctx.run_once("sql.tx.commit", tx.commit()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Roll the transaction back.
+    pub async fn rollback(mut self) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => self.ctx.run_once("sql.tx.rollback", tx.rollback()).await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Mapping between dbx and SQLite: errors, placeholders, values and rows.
+
+use dbx_core::chrono::{DateTime, NaiveDateTime, Utc};
+use dbx_core::{Error, ErrorKind, Row, Value};
+use rusqlite::ffi::ErrorCode;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Statement, ToSql};
+use std::sync::Arc;
+
+pub(crate) const BACKEND: &str = "sqlite";
+
+/// The one place where rusqlite errors become dbx errors, from SQLite's own codes.
+pub(crate) fn map_err(e: rusqlite::Error) -> Error {
+    use rusqlite::Error as E;
+    let (kind, transient) = match &e {
+        E::SqliteFailure(f, _) => match f.code {
+            ErrorCode::ConstraintViolation => (ErrorKind::Conflict, false),
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => (ErrorKind::Timeout, true),
+            ErrorCode::OperationInterrupted => (ErrorKind::Timeout, true),
+            ErrorCode::CannotOpen | ErrorCode::NotADatabase => (ErrorKind::Connect, false),
+            ErrorCode::PermissionDenied | ErrorCode::AuthorizationForStatementDenied => {
+                (ErrorKind::Auth, false)
+            }
+            ErrorCode::TooBig => (ErrorKind::InvalidInput, false),
+            ErrorCode::TypeMismatch => (ErrorKind::Conflict, false),
+            ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::OutOfMemory => {
+                (ErrorKind::Other, true)
+            }
+            ErrorCode::SchemaChanged => (ErrorKind::Query, true),
+            _ => (ErrorKind::Query, false),
+        },
+        E::SqlInputError { .. } => (ErrorKind::Query, false),
+        E::QueryReturnedNoRows => (ErrorKind::NotFound, false),
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::Utf8Error(..)
+        | E::InvalidColumnType(..) => (ErrorKind::Decode, false),
+        E::InvalidParameterCount(..)
+        | E::InvalidParameterName(..)
+        | E::NulError(..)
+        | E::MultipleStatement
+        | E::InvalidPath(..)
+        | E::ToSqlConversionFailure(..) => (ErrorKind::InvalidInput, false),
+        _ => (ErrorKind::Other, false),
+    };
+    let message = match &e {
+        E::SqliteFailure(f, Some(msg)) if f.code == ErrorCode::OperationInterrupted => {
+            format!("statement interrupted at its deadline ({msg})")
+        }
+        E::SqliteFailure(f, _) if f.code == ErrorCode::OperationInterrupted => {
+            "statement interrupted at its deadline".to_owned()
+        }
+        E::SqliteFailure(f, _)
+            if f.code == ErrorCode::DatabaseBusy || f.code == ErrorCode::DatabaseLocked =>
+        {
+            format!("{e} (the busy timeout elapsed)")
+        }
+        E::MultipleStatement => {
+            "the SQL text holds more than one statement; send one per call".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    Error::new(kind, message)
+        .set_transient(transient)
+        .with_source(e)
+        .with_backend(BACKEND)
+}
+
+/// Bind `params` to `stmt` by number: `$N` takes `params[N-1]`, wherever and
+/// however often it appears. SQLite itself numbers `$N` names by first
+/// appearance, so binding by position would swap values in `SELECT $2, $1`.
+pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
+    let count = stmt.parameter_count();
+    let mut highest = 0usize;
+    for i in 1..=count {
+        let n = match stmt.parameter_name(i) {
+            Some(name) => name
+                .strip_prefix('$')
+                .and_then(|d| d.parse::<usize>().ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "placeholder `{name}` is not supported; use $1..$N"
+                    ))
+                })?,
+            None => {
+                return Err(Error::invalid_input(
+                    "placeholder `?` is not supported; use $1..$N",
+                ));
+            }
+        };
+        let value = params.get(n - 1).ok_or_else(|| {
+            Error::invalid_input(format!(
+                "statement uses ${n} but {} parameter{} given",
+                params.len(),
+                if params.len() == 1 { " was" } else { "s were" }
+            ))
+        })?;
+        highest = highest.max(n);
+        stmt.raw_bind_parameter(i, Bind(value)).map_err(map_err)?;
+    }
+    if params.len() > highest {
+        return Err(Error::invalid_input(format!(
+            "{} parameters were given but the statement uses {}",
+            params.len(),
+            if highest == 0 {
+                "none".to_owned()
+            } else {
+                format!("only $1..${highest}")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// A dbx value as a SQLite value.
+struct Bind<'a>(&'a Value);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Value::Text(s) | Value::Decimal(s) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Json(j) => ToSqlOutput::Owned(rusqlite::types::Value::Text(j.to_string())),
+            Value::Timestamp(t) => {
+                ToSqlOutput::Owned(rusqlite::types::Value::Text(Value::timestamp_text(t)))
+            }
+            Value::Uuid(u) => ToSqlOutput::Owned(rusqlite::types::Value::Text(u.to_string())),
+            // `Value` is non-exhaustive for users; every variant is covered above.
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("unsupported value {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// How a column's declared type refines what SQLite's storage class says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decl {
+    Plain,
+    Bool,
+    Json,
+    Uuid,
+    Timestamp,
+    Decimal,
+}
+
+impl Decl {
+    fn of(decltype: Option<&str>) -> Decl {
+        let Some(t) = decltype else {
+            return Decl::Plain;
+        };
+        let t = t.to_ascii_uppercase();
+        if t.contains("BOOL") {
+            Decl::Bool
+        } else if t.contains("JSON") {
+            Decl::Json
+        } else if t.contains("UUID") {
+            Decl::Uuid
+        } else if t.contains("TIMESTAMP") || t.contains("DATETIME") {
+            Decl::Timestamp
+        } else if t.contains("DECIMAL") || t.contains("NUMERIC") {
+            Decl::Decimal
+        } else {
+            Decl::Plain
+        }
+    }
+}
+
+/// Column names and declared types of a prepared statement, shared by its rows.
+pub(crate) struct Columns {
+    pub(crate) names: Arc<[String]>,
+    decls: Vec<Decl>,
+}
+
+impl Columns {
+    pub(crate) fn of(stmt: &Statement<'_>) -> Columns {
+        let cols = stmt.columns();
+        let mut names = Vec::with_capacity(cols.len());
+        let mut decls = Vec::with_capacity(cols.len());
+        for c in cols {
+            names.push(c.name().to_owned());
+            decls.push(Decl::of(c.decl_type()));
+        }
+        Columns {
+            names: names.into(),
+            decls,
+        }
+    }
+
+    pub(crate) fn row(&self, r: &rusqlite::Row<'_>) -> Result<Row, Error> {
+        let mut values = Vec::with_capacity(self.decls.len());
+        for (i, decl) in self.decls.iter().enumerate() {
+            let v = r.get_ref(i).map_err(map_err)?;
+            values.push(to_value(v, *decl).map_err(|msg| {
+                Error::decode(format!("column {:?}: {msg}", self.names[i])).with_backend(BACKEND)
+            })?);
+        }
+        Ok(Row::new(self.names.clone(), values))
+    }
+}
+
+fn to_value(v: ValueRef<'_>, decl: Decl) -> Result<Value, String> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) if decl == Decl::Bool && (i == 0 || i == 1) => Value::Bool(i == 1),
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(bytes) => {
+            let s =
+                std::str::from_utf8(bytes).map_err(|e| format!("text is not valid UTF-8 ({e})"))?;
+            match decl {
+                Decl::Json => {
+                    serde_json::from_str(s).map_or_else(|_| Value::Text(s.to_owned()), Value::Json)
+                }
+                Decl::Uuid => s
+                    .parse()
+                    .map_or_else(|_| Value::Text(s.to_owned()), Value::Uuid),
+                Decl::Timestamp => {
+                    parse_timestamp(s).map_or_else(|| Value::Text(s.to_owned()), Value::Timestamp)
+                }
+                Decl::Decimal => Value::decimal(s).unwrap_or_else(|_| Value::Text(s.to_owned())),
+                Decl::Plain | Decl::Bool => Value::Text(s.to_owned()),
+            }
+        }
+        ValueRef::Blob(b) if decl == Decl::Uuid && b.len() == 16 => {
+            let mut raw = [0u8; 16];
+            raw.copy_from_slice(b);
+            Value::Uuid(dbx_core::uuid::Uuid::from_bytes(raw))
+        }
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+    })
+}
+
+/// RFC 3339, or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC).
+fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|n| n.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decltypes() {
+        assert!(Decl::of(Some("boolean")) == Decl::Bool);
+        assert!(Decl::of(Some("JSONB")) == Decl::Json);
+        assert!(Decl::of(Some("TEXT")) == Decl::Plain);
+        assert!(Decl::of(None) == Decl::Plain);
+        assert!(Decl::of(Some("decimal(10,2)")) == Decl::Decimal);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert!(parse_timestamp("2024-01-02 03:04:05").is_some());
+        assert!(parse_timestamp("2024-01-02T03:04:05.123456Z").is_some());
+        assert!(parse_timestamp("yesterday").is_none());
+    }
+}

@@ -1,0 +1,270 @@
+#![doc = include_str!("../README.md")]
+
+mod convert;
+mod kv;
+mod pool;
+mod sql;
+
+use crate::kv::SqliteKv;
+use crate::pool::{OpenConfig, Pool};
+use crate::sql::SqliteSql;
+use convert::{BACKEND, map_err};
+use dbx_core::{
+    Backend, ConnectOptions, Driver, Error, KeyValueStore, PoolStatus, Result, SqlDatabase,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Default `pool_max_size`.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+/// Default `busy_timeout` (never above the operation timeout).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default key-value table name.
+pub const DEFAULT_KV_TABLE: &str = "dbx_kv";
+
+const PARAMS: &[&str] = &[
+    "busy_timeout",
+    "journal_mode",
+    "synchronous",
+    "foreign_keys",
+    "kv_table",
+    "statement_cache_capacity",
+];
+
+/// The SQLite driver: serves the `sqlite` scheme.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SqliteDriver;
+
+#[async_trait::async_trait]
+impl Driver for SqliteDriver {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite"]
+    }
+
+    fn params(&self) -> &'static [&'static str] {
+        PARAMS
+    }
+
+    async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
+        Ok(Arc::new(SqliteBackend::open(options).await?))
+    }
+}
+
+/// A connected SQLite database.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    pool: Arc<Pool>,
+    sql: Arc<SqliteSql>,
+    kv: Arc<SqliteKv>,
+}
+
+static MEMORY_DBS: AtomicU64 = AtomicU64::new(0);
+
+fn one_of(name: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(v) => {
+            let lower = v.to_ascii_lowercase();
+            if allowed.contains(&lower.as_str()) {
+                Ok(Some(lower))
+            } else {
+                Err(Error::invalid_config(format!(
+                    "parameter `{name}` must be one of {}, got {v:?}",
+                    allowed.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// Whether `name` is a plain SQL identifier: letters, digits and `_`, not
+/// starting with a digit, at most 63 characters.
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl SqliteBackend {
+    /// Open the database the options name. See the crate docs for the URL forms.
+    pub async fn open(options: &ConnectOptions) -> Result<Self> {
+        let config = open_config(options)?;
+        let kv_table = options.param("kv_table").unwrap_or(DEFAULT_KV_TABLE);
+        if !is_identifier(kv_table) {
+            return Err(Error::invalid_config(format!(
+                "parameter `kv_table` must be a plain identifier (letters, digits, _), got {kv_table:?}"
+            )));
+        }
+        let max_size = options.pool_max_size().unwrap_or(DEFAULT_POOL_SIZE);
+        let pool = Arc::new(Pool::new(
+            config,
+            max_size,
+            options.acquire_timeout(),
+            options.timeout(),
+        ));
+        // Open one connection now: a bad path or a file that is not a
+        // database fails here, and an in-memory database lives as long as
+        // the pool keeps this connection.
+        pool.run(|c| {
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await?;
+        Ok(SqliteBackend {
+            sql: Arc::new(SqliteSql { pool: pool.clone() }),
+            kv: Arc::new(SqliteKv::new(pool.clone(), kv_table)),
+            pool,
+        })
+    }
+}
+
+fn open_config(options: &ConnectOptions) -> Result<OpenConfig> {
+    if options.username().is_some() || options.password().is_some() || options.port().is_some() {
+        return Err(Error::invalid_config(
+            "sqlite URLs take no user, password or port: write sqlite::memory:, sqlite:relative.db, \
+             sqlite://relative/path.db or sqlite:///absolute/path.db",
+        ));
+    }
+    let path = if options.has_authority() {
+        format!("{}{}", options.host(), options.path())
+    } else {
+        options.path().to_owned()
+    };
+    if path.is_empty() || path == "/" {
+        return Err(Error::invalid_config(
+            "sqlite URL names no database: write sqlite::memory: or sqlite:path/to/file.db",
+        ));
+    }
+    let memory = path == ":memory:";
+    let target = if memory {
+        // memdb VFS: one in-memory database shared by every connection of
+        // this pool (the name must start with `/`), with ordinary locking.
+        let n = MEMORY_DBS.fetch_add(1, Ordering::Relaxed);
+        format!("file:/dbx-memory-{}-{n}?vfs=memdb", std::process::id())
+    } else if path.starts_with("file:") {
+        // Opened with SQLITE_OPEN_URI: keep a file name from being read as a URI.
+        format!("./{path}")
+    } else {
+        path
+    };
+    let journal_mode = one_of(
+        "journal_mode",
+        options.param("journal_mode"),
+        &["wal", "delete", "truncate", "persist", "memory", "off"],
+    )?;
+    if memory && journal_mode.as_deref() == Some("wal") {
+        return Err(Error::invalid_config(
+            "parameter `journal_mode` cannot be wal for an in-memory database",
+        ));
+    }
+    let synchronous = one_of(
+        "synchronous",
+        options.param("synchronous"),
+        &["off", "normal", "full", "extra"],
+    )?;
+    let busy_timeout = options
+        .param_duration("busy_timeout")?
+        .unwrap_or(DEFAULT_BUSY_TIMEOUT)
+        .min(options.timeout());
+    let cache_capacity = match options.param("statement_cache_capacity") {
+        None => 128,
+        Some(v) => v.parse::<usize>().ok().filter(|n| *n <= 100_000).ok_or_else(|| {
+            Error::invalid_config(format!(
+                "parameter `statement_cache_capacity` must be a whole number up to 100000, got {v:?}"
+            ))
+        })?,
+    };
+    Ok(OpenConfig {
+        target,
+        memory,
+        busy_timeout,
+        journal_mode: journal_mode.or_else(|| (!memory).then(|| "wal".to_owned())),
+        synchronous: synchronous.or_else(|| (!memory).then(|| "normal".to_owned())),
+        foreign_keys: options.param_bool("foreign_keys")?.unwrap_or(true),
+        cache_capacity,
+    })
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn sql(&self) -> Option<Arc<dyn SqlDatabase>> {
+        Some(self.sql.clone())
+    }
+
+    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+        Some(self.kv.clone())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.pool
+            .run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(self.pool.status())
+    }
+
+    fn enforces_timeouts(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("dbx_kv"));
+        assert!(is_identifier("_t1"));
+        for bad in [
+            "",
+            "1t",
+            "a-b",
+            "a b",
+            "t\"; DROP TABLE x; --",
+            &"x".repeat(64),
+        ] {
+            assert!(!is_identifier(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_forms() {
+        let cfg = |u: &str| open_config(&ConnectOptions::from_url(u).unwrap());
+        assert!(cfg("sqlite::memory:").unwrap().memory);
+        assert_eq!(cfg("sqlite:data.db").unwrap().target, "data.db");
+        assert_eq!(cfg("sqlite://data/app.db").unwrap().target, "data/app.db");
+        assert_eq!(cfg("sqlite:///tmp/app.db").unwrap().target, "/tmp/app.db");
+        assert_eq!(cfg("sqlite:file:x.db").unwrap().target, "./file:x.db");
+        for bad in [
+            "sqlite:",
+            "sqlite://",
+            "sqlite://u:p@host/x.db",
+            "sqlite::memory:?journal_mode=wal",
+            "sqlite:x.db?journal_mode=fast",
+            "sqlite:x.db?synchronous=sometimes",
+            "sqlite:x.db?busy_timeout=soon",
+            "sqlite:x.db?foreign_keys=perhaps",
+            "sqlite:x.db?statement_cache_capacity=-1",
+        ] {
+            let e = cfg(bad).unwrap_err();
+            assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig, "{bad}");
+        }
+    }
+}

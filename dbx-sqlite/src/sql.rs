@@ -1,0 +1,196 @@
+//! `SqlDatabase` on SQLite.
+
+use crate::convert::{Columns, bind, map_err};
+use crate::pool::{Guard, Pool, on_blocking_side};
+use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
+use rusqlite::Connection;
+use std::sync::Arc;
+
+/// Rows buffered between the query thread and the stream's consumer.
+const STREAM_BUFFER: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct SqliteSql {
+    pub(crate) pool: Arc<Pool>,
+}
+
+/// Run one statement; rows it changed. SELECTs report 0.
+pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, params)?;
+    let before = conn.total_changes();
+    let mut rows = stmt.raw_query();
+    while rows.next().map_err(map_err)?.is_some() {}
+    drop(rows);
+    Ok(if conn.total_changes() == before {
+        0
+    } else {
+        conn.changes()
+    })
+}
+
+/// Run one query and collect its rows.
+pub(crate) fn query_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, params)?;
+    let columns = Columns::of(&stmt);
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(map_err)? {
+        out.push(columns.row(r)?);
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl SqlDatabase for SqliteSql {
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.pool.run(move |c| execute_on(c, &sql, &params)).await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.pool.run(move |c| query_on(c, &sql, &params)).await
+    }
+
+    fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
+        let pool = self.pool.clone();
+        let start = async move {
+            let guard = pool.acquire().await?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Row>>(STREAM_BUFFER);
+            let producer = move || stream_rows(guard, &sql, &params, &tx);
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "query_stream needs a Tokio runtime",
+                ));
+            }
+            // The producer blocks on a bounded channel, so it gets its own
+            // blocking thread whatever the runtime flavor.
+            tokio::task::spawn_blocking(producer);
+            Ok(rx)
+        };
+        Box::pin(futures_util::stream::try_unfold(
+            StreamState::Start(Box::pin(start)),
+            |state| async move {
+                let mut rx = match state {
+                    StreamState::Start(fut) => fut.await?,
+                    StreamState::Running(rx) => rx,
+                };
+                match rx.recv().await {
+                    Some(Ok(row)) => Ok(Some((row, StreamState::Running(rx)))),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(None),
+                }
+            },
+        ))
+    }
+
+    async fn begin(&self) -> Result<Box<dyn SqlTransaction>> {
+        let mut guard = self.pool.acquire().await?;
+        let timeout = guard.op_timeout();
+        let guard = on_blocking_side(move || {
+            guard.with(timeout, |c| {
+                c.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
+            })?;
+            Ok(guard)
+        })
+        .await?;
+        Ok(Box::new(SqliteTransaction { guard: Some(guard) }))
+    }
+}
+
+type StartFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<tokio::sync::mpsc::Receiver<Result<Row>>>> + Send>,
+>;
+
+enum StreamState {
+    Start(StartFuture),
+    Running(tokio::sync::mpsc::Receiver<Result<Row>>),
+}
+
+/// Producer side of `query_stream`: each row's computation has the full
+/// operation timeout; waiting for the consumer does not count.
+fn stream_rows(
+    mut guard: Guard,
+    sql: &str,
+    params: &[Value],
+    tx: &tokio::sync::mpsc::Sender<Result<Row>>,
+) {
+    let timeout = guard.op_timeout();
+    let result = guard.with(timeout, |conn| {
+        let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+        bind(&mut stmt, params)?;
+        let columns = Columns::of(&stmt);
+        let mut rows = stmt.raw_query();
+        loop {
+            let row = match rows.next().map_err(map_err)? {
+                Some(r) => columns.row(r)?,
+                None => return Ok(()),
+            };
+            if tx.blocking_send(Ok(row)).is_err() {
+                // The consumer dropped the stream: stop the query.
+                return Ok(());
+            }
+        }
+    });
+    if let Err(e) = result {
+        let _ = tx.blocking_send(Err(e));
+    }
+}
+
+/// An open SQLite transaction. It owns its connection slot; dropping it
+/// returns the slot, and the pool rolls back what was left open.
+#[derive(Debug)]
+struct SqliteTransaction {
+    guard: Option<Guard>,
+}
+
+impl SqliteTransaction {
+    async fn on_conn<R, F>(&mut self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut guard = self.guard.take().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Closed,
+                "the transaction's connection was released after a cancelled operation; it was rolled back",
+            )
+        })?;
+        let timeout = guard.op_timeout();
+        // If this future is dropped midway, the guard is dropped with the
+        // blocking work and the transaction is rolled back: never half-open.
+        let (guard, r) = on_blocking_side(move || {
+            let r = guard.with(timeout, f);
+            Ok((guard, r))
+        })
+        .await?;
+        self.guard = Some(guard);
+        r
+    }
+}
+
+#[async_trait::async_trait]
+impl SqlTransaction for SqliteTransaction {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.on_conn(move |c| execute_on(c, &sql, &params)).await
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.on_conn(move |c| query_on(c, &sql, &params)).await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.on_conn(|c| c.execute_batch("COMMIT").map_err(map_err))
+            .await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.on_conn(|c| c.execute_batch("ROLLBACK").map_err(map_err))
+            .await
+    }
+}

@@ -1,0 +1,257 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::fmt;
+use std::time::Duration;
+
+pub use dbx_core::{
+    Backend, ColumnIndex, ConnectOptions, Database, Driver, Error, ErrorKind, Health, KeyStream,
+    KeyValueStore, Kv, PoolStatus, Registry, Result, Row, RowStream, ScanPage, Secret, Sql,
+    SqlDatabase, SqlTransaction, Transaction, Ttl, Value, chrono, params, serde_json, uuid,
+};
+
+/// The core crate: traits and types for writing drivers.
+pub use dbx_core as core;
+
+/// The SQLite driver (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use dbx_sqlite as sqlite;
+
+/// Every scheme dbx knows, with the cargo feature that brings its driver.
+const FEATURES: &[(&str, &str)] = &[("sqlite", "sqlite")];
+
+/// The registry of the drivers this build of dbx includes, chosen by cargo
+/// features. A scheme whose feature is off fails with an error naming it.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    #[cfg(feature = "sqlite")]
+    r.register(dbx_sqlite::SqliteDriver);
+    for (scheme, feature) in FEATURES {
+        r.hint_feature(scheme, feature);
+    }
+    r
+}
+
+/// A connected database: the entry point of dbx.
+///
+/// Cheap to clone and `Send + Sync`; clones share the pools. See the
+/// [crate docs](crate) for an example.
+#[derive(Clone)]
+pub struct Dbx {
+    db: Database,
+}
+
+impl fmt::Debug for Dbx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.db, f)
+    }
+}
+
+impl Dbx {
+    /// Connect to the database a URL names, with the drivers enabled by cargo features.
+    pub async fn connect(url: &str) -> Result<Dbx> {
+        Dbx::builder(url).connect().await
+    }
+
+    /// Connect with prepared options.
+    pub async fn connect_with(options: ConnectOptions) -> Result<Dbx> {
+        let db = registry().connect_with(options).await?;
+        Ok(Dbx { db })
+    }
+
+    /// A builder, to adjust options or add drivers before connecting.
+    pub fn builder(url: &str) -> DbxBuilder {
+        DbxBuilder {
+            options: ConnectOptions::from_url(url),
+            registry: registry(),
+        }
+    }
+
+    /// The SQL capability, or [`ErrorKind::Unsupported`] naming the backend.
+    pub fn sql(&self) -> Result<&Sql> {
+        self.db.sql()
+    }
+
+    /// The key-value capability, or [`ErrorKind::Unsupported`] naming the backend.
+    pub fn kv(&self) -> Result<&Kv> {
+        self.db.kv()
+    }
+
+    /// One real round trip: latency and pool state.
+    pub async fn health(&self) -> Result<Health> {
+        self.db.health().await
+    }
+
+    /// Stop accepting operations and close the pools. Idempotent.
+    pub async fn close(&self) {
+        self.db.close().await
+    }
+
+    /// Whether [`close`](Dbx::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
+    /// Backend name (`"sqlite"`...).
+    pub fn backend_name(&self) -> &'static str {
+        self.db.backend_name()
+    }
+
+    /// The options in use (prints with secrets redacted).
+    pub fn options(&self) -> &ConnectOptions {
+        self.db.options()
+    }
+
+    /// Pool figures, where the backend pools connections.
+    pub fn pool_status(&self) -> Option<PoolStatus> {
+        self.db.pool_status()
+    }
+
+    /// The underlying [`Database`].
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+impl From<Dbx> for Database {
+    fn from(d: Dbx) -> Database {
+        d.db
+    }
+}
+
+/// Adjusts options and drivers before connecting; from [`Dbx::builder`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> dbx::Result<()> {
+/// use std::time::Duration;
+/// let db = dbx::Dbx::builder("sqlite::memory:")
+///     .pool_max_size(4)
+///     .timeout(Duration::from_secs(2))
+///     .connect()
+///     .await?;
+/// assert_eq!(db.options().pool_max_size(), Some(4));
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct DbxBuilder {
+    options: Result<ConnectOptions>,
+    registry: Registry,
+}
+
+impl fmt::Debug for DbxBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbxBuilder")
+            .field("options", &self.options)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl DbxBuilder {
+    fn update(mut self, f: impl FnOnce(&mut ConnectOptions) -> Result<()>) -> Self {
+        if let Ok(o) = &mut self.options
+            && let Err(e) = f(o)
+        {
+            self.options = Err(e);
+        }
+        self
+    }
+
+    /// Most connections the pool may open.
+    pub fn pool_max_size(self, n: usize) -> Self {
+        self.update(|o| o.set_pool_max_size(n).map(drop))
+    }
+
+    /// Deadline of one operation attempt.
+    pub fn timeout(self, d: Duration) -> Self {
+        self.update(|o| o.set_timeout(d).map(drop))
+    }
+
+    /// Deadline of opening a connection.
+    pub fn connect_timeout(self, d: Duration) -> Self {
+        self.update(|o| o.set_connect_timeout(d).map(drop))
+    }
+
+    /// Longest wait for a free pooled connection.
+    pub fn acquire_timeout(self, d: Duration) -> Self {
+        self.update(|o| o.set_acquire_timeout(d).map(drop))
+    }
+
+    /// The user name (instead of putting it in the URL).
+    pub fn username(self, user: &str) -> Self {
+        self.update(|o| {
+            o.set_username(user);
+            Ok(())
+        })
+    }
+
+    /// The password (instead of putting it in the URL); never printed.
+    pub fn password(self, password: &str) -> Self {
+        self.update(|o| {
+            o.set_password(password);
+            Ok(())
+        })
+    }
+
+    /// A URL parameter, common or backend-specific.
+    pub fn param(self, name: &str, value: &str) -> Self {
+        self.update(|o| o.set_param(name, value).map(drop))
+    }
+
+    /// Add a driver; it takes precedence over built-in ones for its schemes.
+    pub fn driver(mut self, driver: impl Driver) -> Self {
+        self.registry.register(driver);
+        self
+    }
+
+    /// Connect. Invalid options from any earlier step surface here.
+    pub async fn connect(self) -> Result<Dbx> {
+        let db = self.registry.connect_with(self.options?).await?;
+        Ok(Dbx { db })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dbx_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Dbx>();
+        assert_send_sync::<Sql>();
+        assert_send_sync::<Kv>();
+        assert_eq!(std::mem::size_of::<Dbx>(), std::mem::size_of::<usize>());
+    }
+
+    #[tokio::test]
+    async fn builder_errors_surface_at_connect() {
+        let e = Dbx::builder("sqlite::memory:")
+            .pool_max_size(0)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("pool_max_size"), "{e}");
+        let e = Dbx::builder("::")
+            .timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    #[tokio::test]
+    async fn disabled_feature_is_named() {
+        let e = Dbx::connect("sqlite::memory:").await.unwrap_err();
+        assert!(e.to_string().contains("cargo feature `sqlite`"), "{e}");
+    }
+}
+
+/// The project README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

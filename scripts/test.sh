@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The test command of dbx: `scripts/test.sh`.
+#
+# Makes sure everything the tests need is present (installing it from Debian
+# packages and rustup where missing), then runs, in order:
+#   1. cargo fmt --check
+#   2. clippy with -D warnings on all targets and features
+#   3. the whole test suite (unit, integration, conformance, benches in test
+#      mode, examples) and the doctests
+#   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
+#   5. the quickstart cross-built for aarch64 and riscv64 Linux (facade with
+#      only the sqlite feature) and run under qemu-user
+#
+# Environment:
+#   CARGO_TARGET_DIR     build directory (default ~/.cache/dbx-target, kept
+#                        between runs so warm runs are fast)
+#   DBX_SKIP_CROSS=1     skip step 5 (local iteration only; CI never sets it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+CROSS_TARGETS=(aarch64-unknown-linux-gnu riscv64gc-unknown-linux-gnu)
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$(date +%s)
+
+# --- prerequisites ---------------------------------------------------------
+step "checking prerequisites"
+apt_missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
+if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
+  need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+  need_cmd riscv64-linux-gnu-gcc gcc-riscv64-linux-gnu
+  [ -d /usr/aarch64-linux-gnu/lib ] || apt_missing+=(libc6-dev-arm64-cross)
+  [ -d /usr/riscv64-linux-gnu/lib ] || apt_missing+=(libc6-dev-riscv64-cross)
+  need_cmd qemu-aarch64 qemu-user
+  need_cmd qemu-riscv64 qemu-user
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  mapfile -t apt_missing < <(printf '%s\n' "${apt_missing[@]}" | sort -u)
+  echo "installing Debian packages: ${apt_missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
+if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
+  installed_targets=$(rustup target list --installed)
+  for t in "${CROSS_TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+  done
+fi
+
+# --- 1. format --------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+# --- 2. lints ---------------------------------------------------------------
+step "cargo clippy (all targets, all features, -D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# --- 3. tests ---------------------------------------------------------------
+step "cargo test (all targets, all features)"
+cargo test --workspace --all-targets --all-features
+step "cargo test --doc"
+cargo test --workspace --doc --all-features
+
+# --- 4. dependency policy ---------------------------------------------------
+step "dependency policy: no openssl-sys or aws-lc-sys"
+forbidden=$(cargo tree --workspace --all-features --target all -e normal,build --prefix none \
+  | awk '{print $1}' | grep -Ex 'openssl-sys|aws-lc-sys|aws-lc-rs|openssl' | sort -u || true)
+if [ -n "$forbidden" ]; then
+  echo "forbidden dependencies (they break aarch64/armv7/riscv64 cross builds): $forbidden" >&2
+  cargo tree --workspace --all-features --target all -e normal,build -i "$(head -n1 <<<"$forbidden")" >&2 || true
+  exit 1
+fi
+echo "ok: none found"
+
+# --- 5. cross builds under emulation -----------------------------------------
+if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
+  for t in "${CROSS_TARGETS[@]}"; do
+    case "$t" in
+      aarch64-*) gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64; sysroot=/usr/aarch64-linux-gnu ;;
+      riscv64*) gcc=riscv64-linux-gnu-gcc; qemu=qemu-riscv64; sysroot=/usr/riscv64-linux-gnu ;;
+    esac
+    env_t=$(tr 'a-z-' 'A-Z_' <<<"$t")
+    step "quickstart for $t (dbx with --no-default-features --features sqlite), run under $qemu"
+    env "CARGO_TARGET_${env_t}_LINKER=$gcc" "CC_${t//-/_}=$gcc" \
+      cargo build -p examples --example quickstart --target "$t"
+    "$qemu" -L "$sysroot" "$CARGO_TARGET_DIR/$t/debug/examples/quickstart" | tee "$CARGO_TARGET_DIR/quickstart-$t.log"
+    grep -q '^done$' "$CARGO_TARGET_DIR/quickstart-$t.log"
+  done
+fi
+
+step "all checks passed in $(( $(date +%s) - start ))s"

@@ -1,0 +1,104 @@
+//! The cross-backend conformance suite of dbx.
+//!
+//! Each capability's behaviour is written once, as async functions taking a
+//! connected [`Dbx`], and run against every backend that offers it by the
+//! [`kv_conformance!`] and [`sql_conformance!`] macros, on both a
+//! current-thread and a multi-thread Tokio runtime (the SQLite driver runs
+//! blocking work differently on each). Each test uses its own key prefix or
+//! table, so runs against shared servers never collide.
+#![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
+
+pub mod kv;
+pub mod sql;
+
+use dbx::{Dbx, Error, ErrorKind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A key prefix no other test (or test run) uses.
+pub fn prefix(test: &str) -> String {
+    format!("dbx-test:{test}:{}:", unique())
+}
+
+/// A table name no other test (or test run) uses.
+pub fn table(test: &str) -> String {
+    format!("t_{test}_{}", unique())
+}
+
+/// A column type in the backend's dialect, for the portable names
+/// `int`, `float`, `text`, `bool`, `bytes`, `json`, `timestamp`, `uuid`, `decimal`.
+pub fn ty(db: &Dbx, portable: &str) -> &'static str {
+    match (db.backend_name(), portable) {
+        (_, "int") => "BIGINT",
+        (_, "float") => "DOUBLE PRECISION",
+        (_, "text") => "TEXT",
+        (_, "bool") => "BOOLEAN",
+        ("sqlite", "bytes") => "BLOB",
+        (_, "bytes") => "BYTEA",
+        ("sqlite", "json") => "JSON",
+        (_, "json") => "JSONB",
+        ("sqlite", "timestamp") => "TIMESTAMP",
+        (_, "timestamp") => "TIMESTAMPTZ",
+        (_, "uuid") => "UUID",
+        // SQLite's NUMERIC affinity turns long decimals into lossy floats;
+        // a declared type containing TEXT keeps them exact.
+        ("sqlite", "decimal") => "DECIMAL TEXT",
+        (_, "decimal") => "NUMERIC",
+        (backend, other) => panic!("no {other} type for {backend}"),
+    }
+}
+
+/// Whether the backend's text type can hold NUL characters.
+pub fn text_allows_nul(db: &Dbx) -> bool {
+    db.backend_name() == "sqlite"
+}
+
+/// Assert that `r` failed with `kind`, and return the error.
+#[track_caller]
+pub fn expect_kind<T: std::fmt::Debug>(r: Result<T, Error>, kind: ErrorKind) -> Error {
+    match r {
+        Err(e) if e.kind() == kind => e,
+        Err(e) => panic!("expected a {kind} error, got {e} ({e:?})"),
+        Ok(v) => panic!("expected a {kind} error, got Ok({v:?})"),
+    }
+}
+
+/// Generates one `#[tokio::test]` per listed test, on both runtime flavors.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite {
+    ($connect:path, $module:ident, [$($test:ident),* $(,)?]) => {
+        mod current_thread {
+            $(
+                #[tokio::test(flavor = "current_thread")]
+                async fn $test() {
+                    let db = $connect().await;
+                    $crate::$module::$test(&db).await;
+                }
+            )*
+        }
+        mod multi_thread {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = $connect().await;
+                    $crate::$module::$test(&db).await;
+                }
+            )*
+        }
+    };
+}

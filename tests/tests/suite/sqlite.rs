@@ -1,0 +1,308 @@
+//! SQLite: the conformance suite in memory and on a file, and what only SQLite has.
+
+use dbx::{Dbx, ErrorKind, params};
+use dbx_tests::expect_kind;
+use std::time::Duration;
+
+async fn memory() -> Dbx {
+    Dbx::connect("sqlite::memory:").await.unwrap()
+}
+
+/// A fresh database file in a temporary directory kept for the whole test run.
+async fn file() -> Dbx {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let path = dir.path().join(format!("{}.db", dbx_tests::table("file")));
+    Dbx::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+mod memory_kv {
+    dbx_tests::kv_conformance!(crate::sqlite::memory);
+}
+mod memory_sql {
+    dbx_tests::sql_conformance!(crate::sqlite::memory);
+}
+mod file_kv {
+    dbx_tests::kv_conformance!(crate::sqlite::file);
+}
+mod file_sql {
+    dbx_tests::sql_conformance!(crate::sqlite::file);
+}
+
+#[tokio::test]
+async fn memory_database_is_shared_by_all_connections_and_private_to_its_handle() {
+    use futures_util::StreamExt;
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(4)
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE shared (n INTEGER)", params![])
+        .await
+        .unwrap();
+    sql.execute(
+        "INSERT INTO shared WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) SELECT x FROM c",
+        params![],
+    )
+    .await
+    .unwrap();
+    // Two open streams (more rows than they buffer) hold two connections;
+    // a third statement needs a third.
+    let mut s1 = sql.query_stream("SELECT n FROM shared ORDER BY n", params![]);
+    let mut s2 = sql.query_stream("SELECT n FROM shared ORDER BY n DESC", params![]);
+    assert_eq!(s1.next().await.unwrap().unwrap().get::<i64>(0).unwrap(), 1);
+    assert_eq!(
+        s2.next().await.unwrap().unwrap().get::<i64>(0).unwrap(),
+        1000
+    );
+    let n: i64 = sql
+        .query_one_as("SELECT COUNT(*) FROM shared", params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 1000);
+    assert!(
+        db.pool_status().unwrap().size >= 3,
+        "{:?}",
+        db.pool_status()
+    );
+    drop((s1, s2));
+    // Another handle has a database of its own.
+    let other = Dbx::connect("sqlite::memory:").await.unwrap();
+    expect_kind(
+        other
+            .sql()
+            .unwrap()
+            .query("SELECT * FROM shared", params![])
+            .await,
+        ErrorKind::Query,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_query_is_interrupted_at_the_timeout() {
+    let db = Dbx::builder("sqlite::memory:")
+        .timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+    let e = expect_kind(sql.query(endless, params![]).await, ErrorKind::Timeout);
+    assert!(e.is_transient());
+    assert!(e.to_string().contains("deadline"), "{e}");
+    // The connection is fine afterwards.
+    assert_eq!(
+        sql.query_one_as::<i64>("SELECT 41 + 1", params![])
+            .await
+            .unwrap(),
+        42
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn long_query_is_interrupted_on_current_thread_runtime_too() {
+    let db = Dbx::builder("sqlite::memory:")
+        .timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+    expect_kind(
+        db.sql().unwrap().query(endless, params![]).await,
+        ErrorKind::Timeout,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_wait_is_bounded_by_acquire_timeout() {
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(1)
+        .acquire_timeout(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    let tx = sql.begin().await.unwrap();
+    let e = expect_kind(
+        sql.query("SELECT 1", params![]).await,
+        ErrorKind::PoolTimeout,
+    );
+    assert!(e.is_transient());
+    let status = db.pool_status().unwrap();
+    assert_eq!((status.max_size, status.in_use), (1, 1));
+    drop(tx);
+    sql.query("SELECT 1", params![]).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_placeholders_other_than_dollar_numbers_are_rejected() {
+    let db = memory().await;
+    let sql = db.sql().unwrap();
+    for q in [
+        "SELECT ?",
+        "SELECT ?1",
+        "SELECT :name",
+        "SELECT @name",
+        "SELECT $name",
+        "SELECT $0",
+    ] {
+        let e = expect_kind(sql.query(q, params![1]).await, ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("$1..$N"), "{q}: {e}");
+    }
+    expect_kind(
+        sql.execute("SELECT 1; SELECT 2", params![]).await,
+        ErrorKind::InvalidInput,
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_text_is_a_decode_error() {
+    let db = memory().await;
+    let e = expect_kind(
+        db.sql()
+            .unwrap()
+            .query("SELECT CAST(X'FF00' AS TEXT) AS t", params![])
+            .await,
+        ErrorKind::Decode,
+    );
+    assert!(e.to_string().contains("UTF-8"), "{e}");
+}
+
+#[tokio::test]
+async fn bad_urls_and_parameters_are_invalid_config() {
+    for url in [
+        "sqlite:",
+        "sqlite://user:pw@host/x.db",
+        "sqlite::memory:?kv_table=bad-name",
+        "sqlite::memory:?kv_table=x%22%3B%20DROP%20TABLE%20y",
+        "sqlite::memory:?bogus=1",
+        "sqlite::memory:?timeout=never",
+        "sqlite::memory:?pool_max_size=0",
+        "mysql://localhost/db",
+        "not a url",
+    ] {
+        let e = expect_kind(Dbx::connect(url).await, ErrorKind::InvalidConfig);
+        assert!(!e.to_string().contains("pw"), "{e}");
+    }
+    let e = expect_kind(
+        Dbx::connect("postgresql://u:hunter2@h/db").await,
+        ErrorKind::InvalidConfig,
+    );
+    assert!(e.to_string().contains("available schemes: sqlite"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[tokio::test]
+async fn unopenable_or_foreign_files_fail_to_connect() {
+    let e = expect_kind(
+        Dbx::connect("sqlite:///nonexistent-dir/sub/x.db").await,
+        ErrorKind::Connect,
+    );
+    assert_eq!(e.operation(), Some("connect"));
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    expect_kind(
+        Dbx::connect(&format!("sqlite://{}", junk.display())).await,
+        ErrorKind::Connect,
+    );
+}
+
+#[tokio::test]
+async fn data_survives_reopening_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keep.db").display());
+    let db = Dbx::connect(&url).await.unwrap();
+    db.kv().unwrap().set("k", b"v", None).await.unwrap();
+    db.sql()
+        .unwrap()
+        .execute("CREATE TABLE t (x TEXT)", params![])
+        .await
+        .unwrap();
+    db.sql()
+        .unwrap()
+        .execute("INSERT INTO t VALUES ($1)", params!["kept"])
+        .await
+        .unwrap();
+    db.close().await;
+    let again = Dbx::connect(&url).await.unwrap();
+    assert_eq!(
+        again.kv().unwrap().get("k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    let x: String = again
+        .sql()
+        .unwrap()
+        .query_one_as("SELECT x FROM t", params![])
+        .await
+        .unwrap();
+    assert_eq!(x, "kept");
+}
+
+#[tokio::test]
+async fn custom_kv_table_is_used() {
+    let db = Dbx::connect("sqlite::memory:?kv_table=my_cache")
+        .await
+        .unwrap();
+    db.kv().unwrap().set("k", b"v", None).await.unwrap();
+    let n: i64 = db
+        .sql()
+        .unwrap()
+        .query_one_as("SELECT COUNT(*) FROM my_cache", params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn expired_keys_are_swept_from_the_table() {
+    let db = memory().await;
+    let kv = db.kv().unwrap();
+    for i in 0..20 {
+        kv.set(&format!("old{i}"), b"v", Some(Duration::from_millis(10)))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A write after the sweep interval sweeps the expired rows.
+    kv.set("trigger", b"v", None).await.unwrap();
+    let n: i64 = db
+        .sql()
+        .unwrap()
+        .query_one_as("SELECT COUNT(*) FROM dbx_kv", params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn health_reports_latency_and_pool() {
+    let db = memory().await;
+    let h = db.health().await.unwrap();
+    assert_eq!(h.backend, "sqlite");
+    let pool = h.pool.unwrap();
+    assert!(pool.size >= 1 && pool.max_size == dbx::sqlite::DEFAULT_POOL_SIZE);
+    let shown = format!("{db:?}");
+    assert!(shown.contains("sqlite::memory:"), "{shown}");
+}
+
+#[tokio::test]
+async fn works_outside_and_across_runtimes() {
+    // A Dbx created on one runtime keeps working on another.
+    let db = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(memory())
+    })
+    .join()
+    .unwrap();
+    db.kv().unwrap().set("k", b"v", None).await.unwrap();
+    assert!(db.kv().unwrap().exists("k").await.unwrap());
+}
