@@ -54,8 +54,12 @@ pub struct Health {
 
 /// A connected database, as a driver implements it: its capabilities,
 /// a health probe, its pool and shutdown.
+///
+/// `Backend` has `Any` as a supertrait, so a driver's own type can be reached
+/// from a [`Database`] with [`Database::backend_as`] for backend-specific
+/// escape hatches (raw commands and the like).
 #[async_trait]
-pub trait Backend: Send + Sync + fmt::Debug + 'static {
+pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     /// Backend name, as in `db.system.name` (`"sqlite"`, `"redis"`, `"postgresql"`...).
     fn name(&self) -> &'static str;
     /// The SQL capability, if offered.
@@ -224,6 +228,32 @@ impl Database {
     /// Pool figures, where the backend pools connections.
     pub fn pool_status(&self) -> Option<PoolStatus> {
         self.inner.backend.pool_status()
+    }
+
+    /// The driver's backend object.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The driver's backend as its concrete type, for backend-specific
+    /// escape hatches; `None` if this database uses another driver.
+    pub fn backend_as<T: Backend>(&self) -> Option<&T> {
+        let any: &dyn std::any::Any = &*self.inner.backend;
+        any.downcast_ref::<T>()
+    }
+
+    /// Fail with [`ErrorKind::Closed`] if the handle was closed; for escape
+    /// hatches that bypass the handles.
+    pub fn check_open(&self) -> Result<()> {
+        self.inner
+            .ctx
+            .check_open()
+            .map_err(|e| e.with_backend(self.backend_name()))
+    }
+
+    /// The deadline of one operation attempt configured for this database.
+    pub fn timeout(&self) -> Duration {
+        self.inner.ctx.timeout
     }
 
     /// Make one real round trip and report its latency and the pool state.
