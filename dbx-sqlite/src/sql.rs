@@ -14,16 +14,20 @@ pub(crate) struct SqliteSql {
     pub(crate) pool: Arc<Pool>,
 }
 
-/// Run one statement; rows it changed. SELECTs report 0.
+/// Run one statement: the rows it changed or, for a statement that changes
+/// nothing (a SELECT), the rows it returned, as PostgreSQL reports them.
 pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     bind(&mut stmt, params)?;
     let before = conn.total_changes();
     let mut rows = stmt.raw_query();
-    while rows.next().map_err(map_err)?.is_some() {}
+    let mut returned = 0u64;
+    while rows.next().map_err(map_err)?.is_some() {
+        returned += 1;
+    }
     drop(rows);
     Ok(if conn.total_changes() == before {
-        0
+        returned
     } else {
         conn.changes()
     })

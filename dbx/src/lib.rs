@@ -18,8 +18,25 @@ pub use dbx_core as core;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use dbx_sqlite as sqlite;
 
+/// The Redis driver (feature `redis`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use dbx_redis as redis;
+
+/// The PostgreSQL driver (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use dbx_postgres as postgres;
+
 /// Every scheme dbx knows, with the cargo feature that brings its driver.
-const FEATURES: &[(&str, &str)] = &[("sqlite", "sqlite")];
+const FEATURES: &[(&str, &str)] = &[
+    ("sqlite", "sqlite"),
+    ("redis", "redis"),
+    ("rediss", "redis"),
+    ("redis+unix", "redis"),
+    ("postgres", "postgres"),
+    ("postgresql", "postgres"),
+];
 
 /// The registry of the drivers this build of dbx includes, chosen by cargo
 /// features. A scheme whose feature is off fails with an error naming it.
@@ -27,6 +44,10 @@ pub fn registry() -> Registry {
     let mut r = Registry::new();
     #[cfg(feature = "sqlite")]
     r.register(dbx_sqlite::SqliteDriver);
+    #[cfg(feature = "redis")]
+    r.register(dbx_redis::RedisDriver);
+    #[cfg(feature = "postgres")]
+    r.register(dbx_postgres::PostgresDriver);
     for (scheme, feature) in FEATURES {
         r.hint_feature(scheme, feature);
     }
@@ -106,6 +127,20 @@ impl Dbx {
     /// Pool figures, where the backend pools connections.
     pub fn pool_status(&self) -> Option<PoolStatus> {
         self.db.pool_status()
+    }
+
+    /// Redis-specific access (raw commands, pipelines, exclusive
+    /// connections), or [`ErrorKind::Unsupported`] if this is not Redis.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(&self) -> Result<&dbx_redis::RedisBackend> {
+        self.db.check_open()?;
+        self.db
+            .backend_as::<dbx_redis::RedisBackend>()
+            .ok_or_else(|| {
+                Error::unsupported(format!("{} is not a Redis database", self.backend_name()))
+                    .with_backend(self.backend_name())
+            })
     }
 
     /// The underlying [`Database`].

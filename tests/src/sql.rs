@@ -55,11 +55,13 @@ pub async fn execute_reports_affected_rows(db: &Dbx) {
             .unwrap(),
         0
     );
+    // A statement that changes nothing reports the rows it returned, as
+    // PostgreSQL's command tag does.
     assert_eq!(
         sql.execute(&format!("SELECT * FROM {t}"), params![])
             .await
             .unwrap(),
-        0
+        3
     );
     assert_eq!(
         sql.execute(&format!("DELETE FROM {t}"), params![])

@@ -2,4 +2,9 @@
 //! tests. One test binary, so the workspace links once.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
 mod sqlite;

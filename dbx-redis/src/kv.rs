@@ -1,0 +1,224 @@
+//! `KeyValueStore` on Redis strings, one command (or one MULTI/EXEC) per
+//! operation, on the shared multiplexed connection.
+//!
+//! | operation | Redis |
+//! |-----------|-------|
+//! | get       | `GET k` |
+//! | set       | `SET k v [PX ms]` |
+//! | set_nx    | `SET k v NX [PX ms]` |
+//! | delete    | `DEL k` |
+//! | exists    | `EXISTS k` |
+//! | incr      | `INCRBY k d` |
+//! | mget      | `MGET k...` |
+//! | mset      | `MSET k v...`; with a TTL `MULTI`, `SET k v PX ms`..., `EXEC` |
+//! | expire    | `PEXPIRE k ms` |
+//! | ttl       | `PTTL k` (-2 missing, -1 persistent) |
+//! | scan      | `SCAN cursor MATCH <escaped prefix>* COUNT n` |
+
+use crate::conn::Shared;
+use dbx_core::{Error, KeyValueStore, Result, ScanPage, Ttl};
+use redis::{Cmd, Value, cmd};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest `COUNT` hint of one `SCAN` call: each call works through about
+/// that many hash slots while the server does nothing else.
+pub(crate) const MAX_SCAN_COUNT: usize = 10_000;
+
+#[derive(Debug)]
+pub(crate) struct RedisKv {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Milliseconds of a TTL the core has checked (1 ms to 100 years, whole ms).
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn set_cmd(key: &str, value: &[u8], ttl: Option<Duration>, nx: bool) -> Cmd {
+    let mut c = cmd("SET");
+    c.arg(key).arg(value);
+    if nx {
+        c.arg("NX");
+    }
+    if let Some(ttl) = ttl {
+        c.arg("PX").arg(millis(ttl));
+    }
+    c
+}
+
+/// `prefix` as a Redis glob that matches it literally, followed by `*`.
+pub(crate) fn glob_prefix(prefix: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len() + 8);
+    for &b in prefix.as_bytes() {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'*');
+    out
+}
+
+#[async_trait::async_trait]
+impl KeyValueStore for RedisKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.shared.query(cmd("GET").arg(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        self.shared.query(&set_cmd(key, value, ttl, false)).await
+    }
+
+    async fn set_nx(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool> {
+        let reply: Value = self.shared.query(&set_cmd(key, value, ttl, true)).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let n: i64 = self.shared.query(cmd("DEL").arg(key)).await?;
+        Ok(n > 0)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let n: i64 = self.shared.query(cmd("EXISTS").arg(key)).await?;
+        Ok(n > 0)
+    }
+
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        self.shared.query(cmd("INCRBY").arg(key).arg(delta)).await
+    }
+
+    async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let values: Vec<Option<Vec<u8>>> = self.shared.query(cmd("MGET").arg(keys)).await?;
+        if values.len() != keys.len() {
+            return Err(Error::decode(format!(
+                "MGET of {} keys answered {} values",
+                keys.len(),
+                values.len()
+            ))
+            .with_backend(crate::error::BACKEND));
+        }
+        Ok(values)
+    }
+
+    async fn mset(&self, entries: &[(&str, &[u8])], ttl: Option<Duration>) -> Result<()> {
+        match ttl {
+            None => {
+                let mut c = cmd("MSET");
+                for (k, v) in entries {
+                    c.arg(*k).arg(*v);
+                }
+                self.shared.query(&c).await
+            }
+            Some(ttl) => {
+                // MSET has no TTL; SETs in one MULTI/EXEC, sent in one round trip.
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for (k, v) in entries {
+                    pipe.add_command(set_cmd(k, v, Some(ttl), false)).ignore();
+                }
+                self.shared.query_pipeline(&pipe).await
+            }
+        }
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let n: i64 = self
+            .shared
+            .query(cmd("PEXPIRE").arg(key).arg(millis(ttl)))
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Ttl> {
+        let ms: i64 = self.shared.query(cmd("PTTL").arg(key)).await?;
+        Ok(match ms {
+            -2 => Ttl::Missing,
+            -1 => Ttl::Persistent,
+            ms => Ttl::Expires(Duration::from_millis(ms.max(0).unsigned_abs())),
+        })
+    }
+
+    async fn scan_page(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        let cursor = match cursor {
+            None => 0,
+            Some(c) => c.parse::<u64>().map_err(|_| {
+                Error::invalid_input(format!("scan cursor {c:?} is not a Redis SCAN cursor"))
+                    .with_backend(crate::error::BACKEND)
+            })?,
+        };
+        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self
+            .shared
+            .query(
+                cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(glob_prefix(prefix))
+                    .arg("COUNT")
+                    .arg(limit.clamp(1, MAX_SCAN_COUNT)),
+            )
+            .await?;
+        let mut skipped = 0usize;
+        let keys = raw_keys
+            .into_iter()
+            .filter_map(|k| match String::from_utf8(k) {
+                Ok(k) if k.starts_with(prefix) => Some(k),
+                Ok(_) => None,
+                Err(_) => {
+                    skipped += 1;
+                    None
+                }
+            })
+            .collect();
+        if skipped > 0 {
+            tracing::warn!(
+                target: "dbx_redis",
+                skipped,
+                "scan skipped keys that are not UTF-8 (written by another client)"
+            );
+        }
+        Ok(ScanPage::new(keys, (next != 0).then(|| next.to_string())))
+    }
+
+    fn scan_may_repeat(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_prefix_escapes_every_special_character() {
+        assert_eq!(glob_prefix(""), b"*");
+        assert_eq!(glob_prefix("a:b"), b"a:b*");
+        assert_eq!(glob_prefix(r"*?[]\x%_"), br"\*\?\[\]\\x%_*".to_vec());
+        assert_eq!(glob_prefix("ü\0"), "ü\0*".as_bytes());
+    }
+
+    #[test]
+    fn ttl_arguments_are_whole_milliseconds() {
+        let c = set_cmd("k", b"v", Some(Duration::from_millis(1500)), true);
+        let args: Vec<Vec<u8>> = c
+            .args_iter()
+            .filter_map(|a| match a {
+                redis::Arg::Simple(b) => Some(b.to_vec()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [&b"SET"[..], b"k", b"v", b"NX", b"PX", b"1500"]
+                .iter()
+                .map(|a| a.to_vec())
+                .collect::<Vec<_>>()
+        );
+    }
+}
