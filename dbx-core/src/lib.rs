@@ -5,6 +5,7 @@ pub mod database;
 pub mod error;
 pub mod kv;
 pub mod options;
+pub mod policy;
 pub mod registry;
 pub mod row;
 pub mod sql;
@@ -15,9 +16,10 @@ pub use database::{Backend, Database, Health, PoolStatus};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
 pub use options::{ConnectOptions, Secret};
+pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
 pub use registry::{Driver, Registry};
 pub use row::{ColumnIndex, Row};
-pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction};
+pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
 pub use value::Value;
 
 /// Re-exported for drivers and users who build timestamps and UUIDs.

@@ -5,9 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 pub use dbx_core::{
-    Backend, ColumnIndex, ConnectOptions, Database, Driver, Error, ErrorKind, Health, KeyStream,
-    KeyValueStore, Kv, PoolStatus, Registry, Result, Row, RowStream, ScanPage, Secret, Sql,
-    SqlDatabase, SqlTransaction, Transaction, Ttl, Value, chrono, params, serde_json, uuid,
+    Backend, BreakerConfig, BreakerState, ColumnIndex, ConnectOptions, Database, Driver, Error,
+    ErrorKind, Health, KeyStream, KeyValueStore, Kv, LimitConfig, Policy, PoolStatus, Registry,
+    Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase, SqlTransaction,
+    Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json, uuid,
 };
 
 /// The core crate: traits and types for writing drivers.
@@ -83,9 +84,21 @@ impl Dbx {
         self.db.health().await
     }
 
-    /// Stop accepting operations and close the pools. Idempotent.
-    pub async fn close(&self) {
+    /// Shut down gracefully: new operations fail with [`ErrorKind::Closed`],
+    /// operations in flight get up to `close_timeout` (default 10s) to
+    /// finish, then the pools close. Idempotent; `false` if it gave up waiting.
+    pub async fn close(&self) -> bool {
         self.db.close().await
+    }
+
+    /// [`close`](Dbx::close) with an explicit deadline for operations in flight.
+    pub async fn close_within(&self, deadline: Duration) -> bool {
+        self.db.close_within(deadline).await
+    }
+
+    /// Where the circuit breaker stands.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.db.breaker_state()
     }
 
     /// Whether [`close`](Dbx::close) was called.
@@ -191,6 +204,57 @@ impl DbxBuilder {
     pub fn password(self, password: &str) -> Self {
         self.update(|o| {
             o.set_password(password);
+            Ok(())
+        })
+    }
+
+    /// The whole resilience policy.
+    pub fn policy(self, policy: Policy) -> Self {
+        self.update(|o| {
+            *o.policy_mut() = policy;
+            Ok(())
+        })
+    }
+
+    /// Retry settings ([`RetryConfig::disabled`] turns retries off).
+    pub fn retry(self, retry: RetryConfig) -> Self {
+        self.update(|o| {
+            o.policy_mut().retry = retry;
+            Ok(())
+        })
+    }
+
+    /// Circuit breaker settings ([`BreakerConfig::disabled`] turns it off).
+    pub fn circuit_breaker(self, breaker: BreakerConfig) -> Self {
+        self.update(|o| {
+            o.policy_mut().breaker = breaker;
+            Ok(())
+        })
+    }
+
+    /// Most operations in flight at once (a bulkhead); more wait up to the acquire timeout.
+    pub fn max_concurrency(self, n: usize) -> Self {
+        self.update(|o| {
+            o.policy_mut().limit.max_concurrency = Some(n);
+            Ok(())
+        })
+    }
+
+    /// Most operations started per second, with a burst allowance.
+    pub fn rate_limit(self, per_second: f64, burst: u32) -> Self {
+        self.update(|o| {
+            let limit = &mut o.policy_mut().limit;
+            limit.rate_per_sec = Some(per_second);
+            limit.rate_burst = burst;
+            Ok(())
+        })
+    }
+
+    /// Probe the database in the background every `every` while the breaker
+    /// is not closed, so recovery is noticed before user traffic.
+    pub fn health_check_interval(self, every: Duration) -> Self {
+        self.update(|o| {
+            o.policy_mut().health_check_interval = Some(every);
             Ok(())
         })
     }
