@@ -5,6 +5,7 @@ use crate::kv::{KeyValueStore, Kv};
 use crate::policy::breaker_pass::Pass;
 use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
 use crate::sql::{Sql, SqlDatabase};
+use crate::telemetry::{Counters, Latency, Stats, publish_pool};
 use crate::{ConnectOptions, Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::fmt;
@@ -12,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What a pool holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,6 +145,19 @@ pub(crate) struct Ctx {
     in_flight: AtomicUsize,
     idle: tokio::sync::Notify,
     retries: AtomicU64,
+    counters: Counters,
+    labels: Labels,
+    log_statements: bool,
+    /// Reads pool figures for the connection gauges.
+    pool_probe: std::sync::OnceLock<std::sync::Weak<dyn Backend>>,
+}
+
+/// Span attributes fixed for one database.
+#[derive(Debug, Default)]
+struct Labels {
+    namespace: Option<String>,
+    address: Option<String>,
+    port: Option<u16>,
 }
 
 /// Counts an operation in flight until dropped (also when its future is dropped).
@@ -206,11 +221,44 @@ impl Ctx {
 
     /// Run one logical operation: the single place where policy applies.
     /// `attempt` builds one attempt; the retry policy may call it again.
-    pub(crate) async fn run<T, F, Fut>(&self, op: Op, mut attempt: F) -> Result<T>
+    pub(crate) async fn run<T, F, Fut>(&self, op: Op, attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.run_text(op, None, attempt).await
+    }
+
+    /// [`run`](Ctx::run) for a statement whose text may be recorded on the
+    /// span (only with `log_statements=true`; placeholders, never values).
+    pub(crate) async fn run_text<T, F, Fut>(
+        &self,
+        op: Op,
+        text: Option<&str>,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let span = tracing::info_span!(
+            target: "dbx",
+            "db.operation",
+            db.system.name = self.backend,
+            db.operation.name = op.name,
+            db.namespace = self.labels.namespace.as_deref(),
+            server.address = self.labels.address.as_deref(),
+            server.port = self.labels.port,
+            db.query.text = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            dbx.attempts = tracing::field::Empty,
+        );
+        if self.log_statements
+            && let Some(text) = text
+        {
+            span.record("db.query.text", text);
+        }
+        let started = tokio::time::Instant::now();
         let result = async {
             let _in_flight = self.enter()?;
             let _slot = match &self.concurrency {
@@ -232,8 +280,70 @@ impl Ctx {
                 .record(pass, r.as_ref().err().is_some_and(counts_as_failure));
             r
         }
+        .instrument(span.clone())
         .await;
+        self.finish(op, &span, started, result.as_ref().err());
         result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
+    }
+
+    /// Record the outcome of an operation: span fields, metrics, stats.
+    fn finish(
+        &self,
+        op: Op,
+        span: &tracing::Span,
+        started: tokio::time::Instant,
+        error: Option<&Error>,
+    ) {
+        let elapsed = started.elapsed();
+        let kind = error.map(Error::kind);
+        self.counters.record(elapsed, kind);
+        match error {
+            None => {
+                metrics::histogram!(
+                    "db.client.operation.duration",
+                    "db.system.name" => self.backend,
+                    "db.operation.name" => op.name
+                )
+                .record(elapsed.as_secs_f64());
+            }
+            Some(e) => {
+                span.record("error.type", e.kind().as_str());
+                if e.attempts() > 1 {
+                    span.record("dbx.attempts", e.attempts());
+                }
+                metrics::histogram!(
+                    "db.client.operation.duration",
+                    "db.system.name" => self.backend,
+                    "db.operation.name" => op.name,
+                    "error.type" => e.kind().as_str()
+                )
+                .record(elapsed.as_secs_f64());
+                if e.kind() == ErrorKind::PoolTimeout {
+                    metrics::counter!("db.client.connection.timeouts", "db.system.name" => self.backend).increment(1);
+                    tracing::warn!(target: "dbx", parent: span, system = self.backend, error = %e, "dbx: no connection or slot became free in time");
+                }
+            }
+        }
+        let now_ms = self.epoch_ms();
+        if self.counters.gauges_due(now_ms)
+            && let Some(backend) = self.pool_probe.get().and_then(std::sync::Weak::upgrade)
+        {
+            if let Some(pool) = backend.pool_status() {
+                publish_pool(self.backend, &pool);
+            }
+            metrics::gauge!("dbx.client.breaker.state", "db.system.name" => self.backend).set(
+                if self.breaker.state() == BreakerState::Closed {
+                    0.0
+                } else {
+                    1.0
+                },
+            );
+        }
+    }
+
+    fn epoch_ms(&self) -> u64 {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
     }
 
     async fn retry_loop<T, F, Fut>(&self, op: Op, max_attempts: u32, attempt: &mut F) -> Result<T>
@@ -267,9 +377,12 @@ impl Ctx {
                         return Err(e.set_attempts(n));
                     }
                     self.retries.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("dbx.client.retries", "db.system.name" => self.backend, "db.operation.name" => op.name)
+                        .increment(1);
                     tracing::debug!(
-                        db.system.name = self.backend,
-                        db.operation.name = op.name,
+                        target: "dbx",
+                        system = self.backend,
+                        operation = op.name,
                         attempt = n,
                         ?delay,
                         error = %e,
@@ -335,7 +448,7 @@ impl Database {
             acquire_timeout: options.acquire_timeout(),
             self_timed: backend.enforces_timeouts(),
             closed: AtomicBool::new(false),
-            breaker: Breaker::new(policy.breaker.clone()),
+            breaker: Breaker::new(backend.name(), policy.breaker.clone()),
             budget: RetryBudget::new(&policy.retry),
             concurrency: policy.limit.max_concurrency.map(ConcurrencyLimit::new),
             rate: policy
@@ -345,8 +458,24 @@ impl Database {
             in_flight: AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
             retries: AtomicU64::new(0),
+            counters: Counters::default(),
+            labels: Labels {
+                namespace: Some(options.path().trim_start_matches('/'))
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+                address: Some(options.host())
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned),
+                port: options.port(),
+            },
+            log_statements: options
+                .param("log_statements")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            pool_probe: std::sync::OnceLock::new(),
             policy,
         });
+        let weak: std::sync::Weak<dyn Backend> = Arc::downgrade(&backend);
+        let _ = ctx.pool_probe.set(weak);
         let sql = backend.sql().map(|db| Sql::new(db, ctx.clone()));
         let kv = backend.kv().map(|store| Kv::new(store, ctx.clone()));
         let db = Database {
@@ -392,10 +521,10 @@ impl Database {
                 let ping = inner.ctx.attempt(inner.backend.ping()).await;
                 match ping {
                     Ok(()) => {
-                        tracing::info!(db.system.name = inner.ctx.backend, "dbx: health probe succeeded; closing the circuit breaker");
+                        tracing::info!(system = inner.ctx.backend, "dbx: health probe succeeded; closing the circuit breaker");
                         inner.ctx.breaker.close();
                     }
-                    Err(e) => tracing::debug!(db.system.name = inner.ctx.backend, error = %e, "dbx: health probe failed"),
+                    Err(e) => tracing::debug!(system = inner.ctx.backend, error = %e, "dbx: health probe failed"),
                 }
             }
         });
@@ -500,6 +629,40 @@ impl Database {
         self.inner.ctx.breaker.opened_total()
     }
 
+    /// A snapshot of this database's activity: operations, errors by kind,
+    /// retries, breaker, pool and latency percentiles.
+    pub fn stats(&self) -> Stats {
+        let ctx = &self.inner.ctx;
+        let errors_by_kind = crate::telemetry::ERROR_KINDS
+            .iter()
+            .zip(ctx.counters.errors.iter())
+            .filter_map(|(k, n)| {
+                let n = n.load(Ordering::Relaxed);
+                (n > 0).then_some((*k, n))
+            })
+            .collect();
+        let p = ctx.counters.latency.percentiles(&[0.5, 0.9, 0.99]);
+        let pool = self.pool_status();
+        if let Some(pool) = &pool {
+            publish_pool(ctx.backend, pool);
+        }
+        Stats {
+            backend: ctx.backend,
+            operations: ctx.counters.operations.load(Ordering::Relaxed),
+            errors_by_kind,
+            retries: self.retries(),
+            in_flight: self.in_flight(),
+            breaker: self.breaker_state(),
+            breaker_opened: self.breaker_opened(),
+            pool,
+            latency: Latency {
+                p50: p[0],
+                p90: p[1],
+                p99: p[2],
+            },
+        }
+    }
+
     /// Operations holding a concurrency-limit slot, if a limit is set.
     pub fn concurrency_in_use(&self) -> Option<usize> {
         self.inner
@@ -541,7 +704,7 @@ impl Database {
         .is_ok();
         if !drained {
             tracing::warn!(
-                db.system.name = ctx.backend,
+                system = ctx.backend,
                 in_flight = ctx.in_flight.load(Ordering::Acquire),
                 "dbx: closing with operations still in flight after {deadline:?}"
             );

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod config;
 pub mod database;
 pub mod error;
 pub mod kv;
@@ -9,6 +10,7 @@ pub mod policy;
 pub mod registry;
 pub mod row;
 pub mod sql;
+pub mod telemetry;
 pub mod value;
 
 pub use async_trait::async_trait;
@@ -20,6 +22,7 @@ pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
 pub use registry::{Driver, Registry};
 pub use row::{ColumnIndex, Row};
 pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
+pub use telemetry::{Latency, Stats};
 pub use value::Value;
 
 /// Re-exported for drivers and users who build timestamps and UUIDs.

@@ -11,6 +11,10 @@
 //! | `timeout`         | deadline of one operation attempt                 | 30s     |
 //! | `connect_timeout` | deadline of opening one connection                | 10s     |
 //! | `acquire_timeout` | longest wait for a free pooled connection         | 10s     |
+//! | `log_statements`  | put SQL text (placeholders only) on spans         | false   |
+//!
+//! The resilience parameters ([`POLICY_PARAMS`]) are described in
+//! [`crate::policy`].
 //!
 //! Durations are written `250ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
 //! Other parameters belong to the backend and are listed in its documentation;
@@ -27,6 +31,7 @@ pub const COMMON_PARAMS: &[&str] = &[
     "timeout",
     "connect_timeout",
     "acquire_timeout",
+    "log_statements",
 ];
 
 /// Default deadline of one operation attempt.
@@ -259,6 +264,9 @@ impl ConnectOptions {
             }
             "acquire_timeout" => {
                 self.set_acquire_timeout(parse_duration("acquire_timeout", &value)?)?;
+            }
+            "log_statements" => {
+                crate::policy::parse_bool("log_statements", &value)?;
             }
             other => {
                 self.policy.set_param(other, &value)?;

@@ -196,8 +196,9 @@ impl Sql {
     /// (for a SELECT, the number of rows it returned).
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         self.ctx
-            .run(
+            .run_text(
                 Op::once("sql.execute").forced(self.force_idempotent),
+                Some(sql),
                 || self.db.execute(sql, params),
             )
             .await
@@ -216,7 +217,7 @@ impl Sql {
             Op::once("sql.query")
         };
         self.ctx
-            .run(op.forced(self.force_idempotent), || {
+            .run_text(op.forced(self.force_idempotent), Some(sql), || {
                 self.db.query(sql, params)
             })
             .await

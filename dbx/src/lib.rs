@@ -1,14 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod databases;
+
 use std::fmt;
 use std::time::Duration;
 
+pub use databases::Databases;
+
 pub use dbx_core::{
     Backend, BreakerConfig, BreakerState, ColumnIndex, ConnectOptions, Database, Driver, Error,
-    ErrorKind, Health, KeyStream, KeyValueStore, Kv, LimitConfig, Policy, PoolStatus, Registry,
-    Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase, SqlTransaction,
-    Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json, uuid,
+    ErrorKind, Health, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy, PoolStatus,
+    Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
+    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json,
+    uuid,
 };
 
 /// The core crate: traits and types for writing drivers.
@@ -99,6 +104,12 @@ impl Dbx {
     /// Where the circuit breaker stands.
     pub fn breaker_state(&self) -> BreakerState {
         self.db.breaker_state()
+    }
+
+    /// A snapshot of this database's activity, for users without a metrics
+    /// stack: operations, errors by kind, retries, breaker, pool, latency.
+    pub fn stats(&self) -> Stats {
+        self.db.stats()
     }
 
     /// Whether [`close`](Dbx::close) was called.

@@ -122,6 +122,7 @@ pub(crate) enum Pass {
 
 #[derive(Debug)]
 pub(crate) struct Breaker {
+    system: &'static str,
     cfg: BreakerConfig,
     state: AtomicU8,
     opened_at_ms: AtomicU64,
@@ -134,9 +135,10 @@ pub(crate) struct Breaker {
 }
 
 impl Breaker {
-    pub(crate) fn new(cfg: BreakerConfig) -> Self {
+    pub(crate) fn new(system: &'static str, cfg: BreakerConfig) -> Self {
         let slice_ms = (cfg.window.as_millis() as u64 / BUCKETS as u64).max(1);
         Breaker {
+            system,
             cfg,
             state: AtomicU8::new(CLOSED),
             opened_at_ms: AtomicU64::new(0),
@@ -247,7 +249,11 @@ impl Breaker {
         self.opened_at_ms.store(self.now_ms(), Ordering::Release);
         if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
             self.opened_total.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("dbx.client.breaker.transitions", "db.system.name" => self.system, "state" => "open")
+                .increment(1);
             tracing::warn!(
+                target: "dbx",
+                system = self.system,
                 open_for = ?self.cfg.open_for,
                 "dbx: circuit breaker opened"
             );
@@ -261,7 +267,9 @@ impl Breaker {
             b.counts.store(0, Ordering::Relaxed);
         }
         if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
-            tracing::info!("dbx: circuit breaker closed");
+            metrics::counter!("dbx.client.breaker.transitions", "db.system.name" => self.system, "state" => "closed")
+                .increment(1);
+            tracing::info!(target: "dbx", system = self.system, "dbx: circuit breaker closed");
         }
     }
 
