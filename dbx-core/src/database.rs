@@ -148,6 +148,8 @@ pub(crate) struct Ctx {
     counters: Counters,
     labels: Labels,
     log_statements: bool,
+    /// Start of this database's clock, for the gauges' rate limit.
+    epoch: tokio::time::Instant,
     /// Reads pool figures for the connection gauges.
     pool_probe: std::sync::OnceLock<std::sync::Weak<dyn Backend>>,
 }
@@ -275,14 +277,24 @@ impl Ctx {
             } else {
                 self.policy.retry.max_attempts
             };
-            let r = self.retry_loop(op, max_attempts, &mut attempt).await;
-            self.breaker
-                .record(pass, r.as_ref().err().is_some_and(counts_as_failure));
-            r
+            let r = self
+                .retry_loop(op, max_attempts, started, &mut attempt)
+                .await;
+            Ok((r, pass))
         }
         .instrument(span.clone())
         .await;
-        self.finish(op, &span, started, result.as_ref().err());
+        // One clock read serves the breaker, the duration and the gauges.
+        let ended = tokio::time::Instant::now();
+        let result = match result {
+            Ok((r, pass)) => {
+                let failed = r.as_ref().err().is_some_and(counts_as_failure);
+                self.breaker.record(pass, failed, ended);
+                r
+            }
+            Err(e) => Err(e),
+        };
+        self.finish(op, &span, ended - started, ended, result.as_ref().err());
         result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
     }
 
@@ -291,10 +303,10 @@ impl Ctx {
         &self,
         op: Op,
         span: &tracing::Span,
-        started: tokio::time::Instant,
+        elapsed: Duration,
+        ended: tokio::time::Instant,
         error: Option<&Error>,
     ) {
-        let elapsed = started.elapsed();
         let kind = error.map(Error::kind);
         self.counters.record(elapsed, kind);
         match error {
@@ -324,7 +336,7 @@ impl Ctx {
                 }
             }
         }
-        let now_ms = self.epoch_ms();
+        let now_ms = ended.saturating_duration_since(self.epoch).as_millis() as u64;
         if self.counters.gauges_due(now_ms)
             && let Some(backend) = self.pool_probe.get().and_then(std::sync::Weak::upgrade)
         {
@@ -341,17 +353,17 @@ impl Ctx {
         }
     }
 
-    fn epoch_ms(&self) -> u64 {
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-    }
-
-    async fn retry_loop<T, F, Fut>(&self, op: Op, max_attempts: u32, attempt: &mut F) -> Result<T>
+    async fn retry_loop<T, F, Fut>(
+        &self,
+        op: Op,
+        max_attempts: u32,
+        started: tokio::time::Instant,
+        attempt: &mut F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let started = tokio::time::Instant::now();
         let mut backoff = None;
         let mut n = 1u32;
         loop {
@@ -472,6 +484,7 @@ impl Database {
                 .param("log_statements")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             pool_probe: std::sync::OnceLock::new(),
+            epoch: tokio::time::Instant::now(),
             policy,
         });
         let weak: std::sync::Weak<dyn Backend> = Arc::downgrade(&backend);

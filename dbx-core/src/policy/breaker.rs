@@ -153,8 +153,13 @@ impl Breaker {
 
     fn now_ms(&self) -> u64 {
         // Tokio's clock, so tests can pause and advance time.
-        let now = tokio::time::Instant::now().into_std();
-        now.saturating_duration_since(self.epoch).as_millis() as u64
+        self.ms_at(tokio::time::Instant::now())
+    }
+
+    fn ms_at(&self, at: tokio::time::Instant) -> u64 {
+        at.into_std()
+            .saturating_duration_since(self.epoch)
+            .as_millis() as u64
     }
 
     pub(crate) fn state(&self) -> BreakerState {
@@ -216,26 +221,28 @@ impl Breaker {
         Error::new(ErrorKind::CircuitOpen, msg).set_transient(true)
     }
 
-    /// Record an operation's outcome.
-    pub(crate) fn record(&self, pass: Pass, failed: bool) {
+    /// Record an operation's outcome; `at` is when it ended (the caller has
+    /// read the clock already, so the success path reads it no more).
+    pub(crate) fn record(&self, pass: Pass, failed: bool, at: tokio::time::Instant) {
         match pass {
             Pass::Off => {}
             Pass::Probe => {
                 self.probes.fetch_sub(1, Ordering::AcqRel);
                 if failed {
-                    self.trip();
+                    self.trip(self.ms_at(at));
                 } else {
                     self.close();
                 }
             }
             Pass::Normal => {
-                self.count(failed);
+                let now_ms = self.ms_at(at);
+                self.count(failed, now_ms);
                 if failed {
                     let run = self.consecutive.fetch_add(1, Ordering::AcqRel) + 1;
                     let by_count =
                         self.cfg.consecutive_failures > 0 && run >= self.cfg.consecutive_failures;
-                    if by_count || self.rate_exceeded() {
-                        self.trip();
+                    if by_count || self.rate_exceeded(now_ms) {
+                        self.trip(now_ms);
                     }
                 } else if self.consecutive.load(Ordering::Relaxed) != 0 {
                     self.consecutive.store(0, Ordering::Relaxed);
@@ -245,8 +252,8 @@ impl Breaker {
     }
 
     /// Open now (from closed or half-open).
-    pub(crate) fn trip(&self) {
-        self.opened_at_ms.store(self.now_ms(), Ordering::Release);
+    fn trip(&self, now_ms: u64) {
+        self.opened_at_ms.store(now_ms, Ordering::Release);
         if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
             self.opened_total.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("dbx.client.breaker.transitions", "db.system.name" => self.system, "state" => "open")
@@ -273,8 +280,8 @@ impl Breaker {
         }
     }
 
-    fn count(&self, failed: bool) {
-        let slice = self.now_ms() / self.slice_ms;
+    fn count(&self, failed: bool, now_ms: u64) {
+        let slice = now_ms / self.slice_ms;
         let b = &self.buckets[(slice % BUCKETS as u64) as usize];
         let seen = b.slice.load(Ordering::Relaxed);
         if seen != slice
@@ -288,11 +295,11 @@ impl Breaker {
             .fetch_add(1 | (u64::from(failed) << 32), Ordering::Relaxed);
     }
 
-    fn rate_exceeded(&self) -> bool {
+    fn rate_exceeded(&self, now_ms: u64) -> bool {
         if self.cfg.min_calls == 0 && self.cfg.failure_rate >= 1.0 {
             return false;
         }
-        let now_slice = self.now_ms() / self.slice_ms;
+        let now_slice = now_ms / self.slice_ms;
         let (mut total, mut failures) = (0u64, 0u64);
         for b in &self.buckets {
             let slice = b.slice.load(Ordering::Relaxed);

@@ -438,3 +438,38 @@ async fn health_reports_the_breaker() {
         ErrorKind::InvalidConfig,
     );
 }
+
+#[tokio::test]
+async fn result_columns_follow_schema_changes() {
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(1)
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
+        .await
+        .unwrap();
+    sql.execute("INSERT INTO t VALUES (1, 'x')", params![])
+        .await
+        .unwrap();
+    let q = "SELECT * FROM t";
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "b"]
+    );
+    sql.execute("ALTER TABLE t ADD COLUMN c BOOLEAN", params![])
+        .await
+        .unwrap();
+    sql.execute("UPDATE t SET c = 1", params![]).await.unwrap();
+    let row = sql.query_one(q, params![]).await.unwrap();
+    assert_eq!(row.columns(), ["a", "b", "c"]);
+    assert_eq!(row.value("c").unwrap(), &dbx::Value::Bool(true));
+    sql.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
+        .await
+        .unwrap();
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "renamed", "c"]
+    );
+}
