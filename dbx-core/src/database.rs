@@ -2,14 +2,18 @@
 //! the [`Backend`] trait a driver's connection implements.
 
 use crate::kv::{KeyValueStore, Kv};
+use crate::policy::breaker_pass::Pass;
+use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
 use crate::sql::{Sql, SqlDatabase};
+use crate::telemetry::{Counters, Latency, Stats, publish_pool};
 use crate::{ConnectOptions, Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What a pool holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +54,8 @@ pub struct Health {
     pub latency: Duration,
     /// Pool figures, where the backend has a pool.
     pub pool: Option<PoolStatus>,
+    /// Where the circuit breaker stands.
+    pub breaker: BreakerState,
 }
 
 /// A connected database, as a driver implements it: its capabilities,
@@ -86,18 +92,101 @@ pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// Per-database state shared by the handles: name, policy and the closed flag.
+/// What the policy needs to know about one operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op {
+    /// `db.operation.name`-style name: `kv.get`, `sql.query`...
+    pub(crate) name: &'static str,
+    /// Safe to repeat after an ambiguous failure.
+    pub(crate) idempotent: bool,
+}
+
+impl Op {
+    /// A read or an idempotent write: retried on transient errors.
+    pub(crate) const fn idempotent(name: &'static str) -> Op {
+        Op {
+            name,
+            idempotent: true,
+        }
+    }
+
+    /// A write that must not be applied twice: retried only when the error
+    /// proves the request never reached the server.
+    pub(crate) const fn once(name: &'static str) -> Op {
+        Op {
+            name,
+            idempotent: false,
+        }
+    }
+
+    pub(crate) const fn forced(self, idempotent: bool) -> Op {
+        Op {
+            name: self.name,
+            idempotent: self.idempotent || idempotent,
+        }
+    }
+}
+
+/// Per-database state shared by the handles: name, policy, breaker, limits,
+/// in-flight count and the closed flag. Everything on the success path is
+/// an atomic: no lock is shared by all tasks.
 #[derive(Debug)]
 pub(crate) struct Ctx {
     backend: &'static str,
     timeout: Duration,
+    acquire_timeout: Duration,
     self_timed: bool,
     closed: AtomicBool,
+    policy: Policy,
+    breaker: Breaker,
+    budget: RetryBudget,
+    concurrency: Option<ConcurrencyLimit>,
+    rate: Option<RateLimit>,
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+    retries: AtomicU64,
+    counters: Counters,
+    labels: Labels,
+    log_statements: bool,
+    /// Start of this database's clock, for the gauges' rate limit.
+    epoch: tokio::time::Instant,
+    /// Reads pool figures for the connection gauges.
+    pool_probe: std::sync::OnceLock<std::sync::Weak<dyn Backend>>,
+}
+
+/// Span attributes fixed for one database.
+#[derive(Debug, Default)]
+struct Labels {
+    namespace: Option<String>,
+    address: Option<String>,
+    port: Option<u16>,
+}
+
+/// Counts an operation in flight until dropped (also when its future is dropped).
+struct InFlight<'a>(&'a Ctx);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.0.closed.load(Ordering::Acquire)
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Whether an error says the server (or the way to it) is unhealthy.
+fn counts_as_failure(e: &Error) -> bool {
+    e.is_transient() && !matches!(e.kind(), ErrorKind::CircuitOpen | ErrorKind::Closed)
 }
 
 impl Ctx {
     pub(crate) fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
@@ -111,33 +200,225 @@ impl Ctx {
         }
     }
 
+    fn enter(&self) -> Result<InFlight<'_>> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self);
+        self.check_open()?;
+        Ok(guard)
+    }
+
+    /// One attempt, bounded by the operation timeout.
+    async fn attempt<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        if self.self_timed {
+            return fut.await;
+        }
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("operation did not finish within {:?}", self.timeout),
+            )),
+        }
+    }
+
     /// Run one logical operation: the single place where policy applies.
-    /// `attempt` builds one attempt; resilience (retry) will call it again.
-    pub(crate) async fn run<T, F, Fut>(&self, op: &'static str, mut attempt: F) -> Result<T>
+    /// `attempt` builds one attempt; the retry policy may call it again.
+    pub(crate) async fn run<T, F, Fut>(&self, op: Op, attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        self.run_once(op, async move { attempt().await }).await
+        self.run_text(op, None, attempt).await
     }
 
-    /// Run one attempt that must never be repeated (statements in a transaction).
+    /// [`run`](Ctx::run) for a statement whose text may be recorded on the
+    /// span (only with `log_statements=true`; placeholders, never values).
+    pub(crate) async fn run_text<T, F, Fut>(
+        &self,
+        op: Op,
+        text: Option<&str>,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let span = tracing::info_span!(
+            target: "dbx",
+            "db.operation",
+            db.system.name = self.backend,
+            db.operation.name = op.name,
+            db.namespace = self.labels.namespace.as_deref(),
+            server.address = self.labels.address.as_deref(),
+            server.port = self.labels.port,
+            db.query.text = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            dbx.attempts = tracing::field::Empty,
+        );
+        if self.log_statements
+            && let Some(text) = text
+        {
+            span.record("db.query.text", text);
+        }
+        let started = tokio::time::Instant::now();
+        let result = async {
+            let _in_flight = self.enter()?;
+            let _slot = match &self.concurrency {
+                Some(limit) => Some(limit.acquire(self.acquire_timeout).await?),
+                None => None,
+            };
+            if let Some(rate) = &self.rate {
+                rate.wait(self.timeout).await?;
+            }
+            let pass = self.breaker.allow()?;
+            // A half-open probe gets one attempt: it is a question, not a load.
+            let max_attempts = if pass == Pass::Probe {
+                1
+            } else {
+                self.policy.retry.max_attempts
+            };
+            let r = self
+                .retry_loop(op, max_attempts, started, &mut attempt)
+                .await;
+            Ok((r, pass))
+        }
+        .instrument(span.clone())
+        .await;
+        // One clock read serves the breaker, the duration and the gauges.
+        let ended = tokio::time::Instant::now();
+        let result = match result {
+            Ok((r, pass)) => {
+                let failed = r.as_ref().err().is_some_and(counts_as_failure);
+                self.breaker.record(pass, failed, ended);
+                r
+            }
+            Err(e) => Err(e),
+        };
+        self.finish(op, &span, ended - started, ended, result.as_ref().err());
+        result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
+    }
+
+    /// Record the outcome of an operation: span fields, metrics, stats.
+    fn finish(
+        &self,
+        op: Op,
+        span: &tracing::Span,
+        elapsed: Duration,
+        ended: tokio::time::Instant,
+        error: Option<&Error>,
+    ) {
+        let kind = error.map(Error::kind);
+        self.counters.record(elapsed, kind);
+        match error {
+            None => {
+                metrics::histogram!(
+                    "db.client.operation.duration",
+                    "db.system.name" => self.backend,
+                    "db.operation.name" => op.name
+                )
+                .record(elapsed.as_secs_f64());
+            }
+            Some(e) => {
+                span.record("error.type", e.kind().as_str());
+                if e.attempts() > 1 {
+                    span.record("dbx.attempts", e.attempts());
+                }
+                metrics::histogram!(
+                    "db.client.operation.duration",
+                    "db.system.name" => self.backend,
+                    "db.operation.name" => op.name,
+                    "error.type" => e.kind().as_str()
+                )
+                .record(elapsed.as_secs_f64());
+                if e.kind() == ErrorKind::PoolTimeout {
+                    metrics::counter!("db.client.connection.timeouts", "db.system.name" => self.backend).increment(1);
+                    tracing::warn!(target: "dbx", parent: span, system = self.backend, error = %e, "dbx: no connection or slot became free in time");
+                }
+            }
+        }
+        let now_ms = ended.saturating_duration_since(self.epoch).as_millis() as u64;
+        if self.counters.gauges_due(now_ms)
+            && let Some(backend) = self.pool_probe.get().and_then(std::sync::Weak::upgrade)
+        {
+            if let Some(pool) = backend.pool_status() {
+                publish_pool(self.backend, &pool);
+            }
+            metrics::gauge!("dbx.client.breaker.state", "db.system.name" => self.backend).set(
+                if self.breaker.state() == BreakerState::Closed {
+                    0.0
+                } else {
+                    1.0
+                },
+            );
+        }
+    }
+
+    async fn retry_loop<T, F, Fut>(
+        &self,
+        op: Op,
+        max_attempts: u32,
+        started: tokio::time::Instant,
+        attempt: &mut F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut backoff = None;
+        let mut n = 1u32;
+        loop {
+            match self.attempt(attempt()).await {
+                Ok(v) => {
+                    self.budget.on_success();
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let safe = op.idempotent || e.is_never_sent();
+                    if !(e.is_transient() && safe) || n >= max_attempts {
+                        return Err(e.set_attempts(n));
+                    }
+                    let delay = backoff
+                        .get_or_insert_with(|| self.policy.retry.backoff())
+                        .next();
+                    let Some(delay) = delay.map(|d| d.min(self.policy.retry.max_backoff)) else {
+                        return Err(e.set_attempts(n));
+                    };
+                    if started.elapsed() + delay > self.policy.retry.max_elapsed
+                        || !self.budget.try_withdraw()
+                    {
+                        return Err(e.set_attempts(n));
+                    }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("dbx.client.retries", "db.system.name" => self.backend, "db.operation.name" => op.name)
+                        .increment(1);
+                    tracing::debug!(
+                        target: "dbx",
+                        system = self.backend,
+                        operation = op.name,
+                        attempt = n,
+                        ?delay,
+                        error = %e,
+                        "dbx: retrying after a transient error"
+                    );
+                    tokio::time::sleep(delay).await;
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// Run one attempt that must never be repeated (statements in a
+    /// transaction): closed check and timeout only.
     pub(crate) async fn run_once<T>(
         &self,
         op: &'static str,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let result = match self.check_open() {
-            Err(e) => Err(e),
-            Ok(()) if self.self_timed => fut.await,
-            Ok(()) => match tokio::time::timeout(self.timeout, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("operation did not finish within {:?}", self.timeout),
-                )),
-            },
-        };
+        let result = async {
+            let _in_flight = self.enter()?;
+            self.attempt(fut).await
+        }
+        .await;
         result.map_err(|e| e.with_backend(self.backend).with_operation(op))
     }
 }
@@ -172,15 +453,45 @@ impl fmt::Debug for Database {
 impl Database {
     /// Wrap a connected backend with the policy from `options`.
     pub fn new(backend: Arc<dyn Backend>, options: ConnectOptions) -> Self {
+        let policy = options.policy().clone();
         let ctx = Arc::new(Ctx {
             backend: backend.name(),
             timeout: options.timeout(),
+            acquire_timeout: options.acquire_timeout(),
             self_timed: backend.enforces_timeouts(),
             closed: AtomicBool::new(false),
+            breaker: Breaker::new(backend.name(), policy.breaker.clone()),
+            budget: RetryBudget::new(&policy.retry),
+            concurrency: policy.limit.max_concurrency.map(ConcurrencyLimit::new),
+            rate: policy
+                .limit
+                .rate_per_sec
+                .map(|r| RateLimit::new(r, policy.limit.rate_burst)),
+            in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+            retries: AtomicU64::new(0),
+            counters: Counters::default(),
+            labels: Labels {
+                namespace: Some(options.path().trim_start_matches('/'))
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+                address: Some(options.host())
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned),
+                port: options.port(),
+            },
+            log_statements: options
+                .param("log_statements")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            pool_probe: std::sync::OnceLock::new(),
+            epoch: tokio::time::Instant::now(),
+            policy,
         });
+        let weak: std::sync::Weak<dyn Backend> = Arc::downgrade(&backend);
+        let _ = ctx.pool_probe.set(weak);
         let sql = backend.sql().map(|db| Sql::new(db, ctx.clone()));
         let kv = backend.kv().map(|store| Kv::new(store, ctx.clone()));
-        Database {
+        let db = Database {
             inner: Arc::new(Inner {
                 backend,
                 ctx,
@@ -188,7 +499,48 @@ impl Database {
                 kv,
                 options,
             }),
-        }
+        };
+        db.spawn_health_probe();
+        db
+    }
+
+    /// With `health_check_interval` set, a background task pings the
+    /// database while the breaker is not closed and closes it as soon as a
+    /// ping succeeds, so a recovered server is noticed before user traffic
+    /// finds out. It holds only a weak reference and ends with the database.
+    fn spawn_health_probe(&self) {
+        let Some(every) = self.inner.ctx.policy.health_check_interval else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                "dbx: health_check_interval is set but there is no Tokio runtime; not probing"
+            );
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.ctx.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                if inner.ctx.breaker.state() == BreakerState::Closed {
+                    continue;
+                }
+                let ping = inner.ctx.attempt(inner.backend.ping()).await;
+                match ping {
+                    Ok(()) => {
+                        tracing::info!(system = inner.ctx.backend, "dbx: health probe succeeded; closing the circuit breaker");
+                        inner.ctx.breaker.close();
+                    }
+                    Err(e) => tracing::debug!(system = inner.ctx.backend, error = %e, "dbx: health probe failed"),
+                }
+            }
+        });
     }
 
     fn unsupported(&self, capability: &str) -> Error {
@@ -256,16 +608,81 @@ impl Database {
         self.inner.ctx.timeout
     }
 
-    /// Make one real round trip and report its latency and the pool state.
+    /// Make one real round trip, past the circuit breaker and without
+    /// retries, and report its latency, the pool and the breaker state.
     pub async fn health(&self) -> Result<Health> {
         let start = Instant::now();
         let backend = &self.inner.backend;
-        self.inner.ctx.run("health", || backend.ping()).await?;
+        self.inner.ctx.run_once("health", backend.ping()).await?;
         Ok(Health {
             backend: self.backend_name(),
             latency: start.elapsed(),
             pool: self.pool_status(),
+            breaker: self.breaker_state(),
         })
+    }
+
+    /// Where the circuit breaker stands.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.ctx.breaker.state()
+    }
+
+    /// Operations in flight right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.ctx.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Retries made since connecting.
+    pub fn retries(&self) -> u64 {
+        self.inner.ctx.retries.load(Ordering::Relaxed)
+    }
+
+    /// How many times the circuit breaker has opened since connecting.
+    pub fn breaker_opened(&self) -> u64 {
+        self.inner.ctx.breaker.opened_total()
+    }
+
+    /// A snapshot of this database's activity: operations, errors by kind,
+    /// retries, breaker, pool and latency percentiles.
+    pub fn stats(&self) -> Stats {
+        let ctx = &self.inner.ctx;
+        let errors_by_kind = crate::telemetry::ERROR_KINDS
+            .iter()
+            .zip(ctx.counters.errors.iter())
+            .filter_map(|(k, n)| {
+                let n = n.load(Ordering::Relaxed);
+                (n > 0).then_some((*k, n))
+            })
+            .collect();
+        let p = ctx.counters.latency.percentiles(&[0.5, 0.9, 0.99]);
+        let pool = self.pool_status();
+        if let Some(pool) = &pool {
+            publish_pool(ctx.backend, pool);
+        }
+        Stats {
+            backend: ctx.backend,
+            operations: ctx.counters.operations.load(Ordering::Relaxed),
+            errors_by_kind,
+            retries: self.retries(),
+            in_flight: self.in_flight(),
+            breaker: self.breaker_state(),
+            breaker_opened: self.breaker_opened(),
+            pool,
+            latency: Latency {
+                p50: p[0],
+                p90: p[1],
+                p99: p[2],
+            },
+        }
+    }
+
+    /// Operations holding a concurrency-limit slot, if a limit is set.
+    pub fn concurrency_in_use(&self) -> Option<usize> {
+        self.inner
+            .ctx
+            .concurrency
+            .as_ref()
+            .map(ConcurrencyLimit::in_use)
     }
 
     /// Whether [`close`](Database::close) was called.
@@ -273,11 +690,39 @@ impl Database {
         self.inner.ctx.closed.load(Ordering::Acquire)
     }
 
-    /// Stop accepting operations (they fail with [`Closed`](ErrorKind::Closed))
-    /// and close the pools. Idempotent.
-    pub async fn close(&self) {
-        if !self.inner.ctx.closed.swap(true, Ordering::AcqRel) {
-            self.inner.backend.close().await;
+    /// Shut down gracefully: new operations fail with
+    /// [`Closed`](ErrorKind::Closed) at once, operations in flight get up to
+    /// the policy's `close_timeout` (default 10s) to finish, then the pools
+    /// close. Idempotent; returns `false` if it gave up waiting.
+    pub async fn close(&self) -> bool {
+        self.close_within(self.inner.ctx.policy.close_timeout).await
+    }
+
+    /// [`close`](Database::close) with an explicit deadline for operations in flight.
+    pub async fn close_within(&self, deadline: Duration) -> bool {
+        let ctx = &self.inner.ctx;
+        if ctx.closed.swap(true, Ordering::AcqRel) {
+            return true;
         }
+        let drained = tokio::time::timeout(deadline, async {
+            loop {
+                let notified = ctx.idle.notified();
+                if ctx.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(
+                system = ctx.backend,
+                in_flight = ctx.in_flight.load(Ordering::Acquire),
+                "dbx: closing with operations still in flight after {deadline:?}"
+            );
+        }
+        self.inner.backend.close().await;
+        drained
     }
 }

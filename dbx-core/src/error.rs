@@ -103,6 +103,8 @@ struct Inner {
     backend: Option<&'static str>,
     operation: Option<&'static str>,
     transient: bool,
+    never_sent: bool,
+    attempts: u32,
     source: Option<BoxError>,
 }
 
@@ -116,6 +118,16 @@ impl Error {
                 backend: None,
                 operation: None,
                 transient: matches!(kind, ErrorKind::Timeout | ErrorKind::PoolTimeout),
+                never_sent: matches!(
+                    kind,
+                    ErrorKind::PoolTimeout
+                        | ErrorKind::CircuitOpen
+                        | ErrorKind::Closed
+                        | ErrorKind::InvalidInput
+                        | ErrorKind::InvalidConfig
+                        | ErrorKind::Unsupported
+                ),
+                attempts: 1,
                 source: None,
             }),
         }
@@ -165,6 +177,31 @@ impl Error {
         self
     }
 
+    /// Mark that the request provably never reached the database (connection
+    /// refused, no pooled connection, rejected before sending), so repeating
+    /// it cannot apply it twice. An I/O error after sending is ambiguous and
+    /// must not be marked.
+    pub fn set_never_sent(mut self, never_sent: bool) -> Self {
+        self.inner.never_sent = never_sent;
+        self
+    }
+
+    /// Record how many attempts the operation made (set by the retry policy).
+    pub fn set_attempts(mut self, attempts: u32) -> Self {
+        self.inner.attempts = attempts;
+        self
+    }
+
+    /// Whether the request provably never reached the database.
+    pub fn is_never_sent(&self) -> bool {
+        self.inner.never_sent
+    }
+
+    /// How many attempts the failed operation made (1 without retries).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -201,7 +238,11 @@ impl fmt::Display for Error {
             (None, Some(o)) => write!(f, "{o}: ")?,
             (None, None) => {}
         }
-        write!(f, "{}: {}", self.inner.kind, self.inner.message)
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
+        if self.inner.attempts > 1 {
+            write!(f, " (after {} attempts)", self.inner.attempts)?;
+        }
+        Ok(())
     }
 }
 
@@ -217,6 +258,12 @@ impl fmt::Debug for Error {
             d.field("operation", &o);
         }
         d.field("transient", &self.inner.transient);
+        if self.inner.never_sent {
+            d.field("never_sent", &true);
+        }
+        if self.inner.attempts > 1 {
+            d.field("attempts", &self.inner.attempts);
+        }
         if let Some(s) = &self.inner.source {
             d.field("source", s);
         }

@@ -30,7 +30,7 @@
 //!   once, in unspecified order, page by page. Keys written or deleted during
 //!   a scan may or may not be seen.
 
-use crate::database::Ctx;
+use crate::database::{Ctx, Op};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -231,6 +231,7 @@ pub type KeyStream = Pin<Box<dyn Stream<Item = Result<String>> + Send + 'static>
 pub struct Kv {
     store: Arc<dyn KeyValueStore>,
     ctx: Arc<Ctx>,
+    force_idempotent: bool,
 }
 
 impl fmt::Debug for Kv {
@@ -243,16 +244,33 @@ impl fmt::Debug for Kv {
 
 impl Kv {
     pub(crate) fn new(store: Arc<dyn KeyValueStore>, ctx: Arc<Ctx>) -> Self {
-        Kv { store, ctx }
+        Kv {
+            store,
+            ctx,
+            force_idempotent: false,
+        }
+    }
+
+    /// A handle that treats every operation as safe to repeat, so `incr`
+    /// and `set_nx` are retried on transient errors too. Only for callers
+    /// who accept that a retried increment may apply twice.
+    pub fn idempotent(&self) -> Kv {
+        Kv {
+            force_idempotent: true,
+            ..self.clone()
+        }
     }
 
     /// The value of `key`, or `None` if it is missing or expired.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.ctx
-            .run("kv.get", || async move {
-                check_key(key)?;
-                self.store.get(key).await
-            })
+            .run(
+                Op::idempotent("kv.get").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    self.store.get(key).await
+                },
+            )
             .await
     }
 
@@ -266,12 +284,15 @@ impl Kv {
     ) -> Result<()> {
         let value = value.as_ref();
         self.ctx
-            .run("kv.set", || async move {
-                check_key(key)?;
-                check_value(value)?;
-                let ttl = check_opt_ttl(ttl)?;
-                self.store.set(key, value, ttl).await
-            })
+            .run(
+                Op::idempotent("kv.set").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    check_value(value)?;
+                    let ttl = check_opt_ttl(ttl)?;
+                    self.store.set(key, value, ttl).await
+                },
+            )
             .await
     }
 
@@ -284,32 +305,41 @@ impl Kv {
     ) -> Result<bool> {
         let value = value.as_ref();
         self.ctx
-            .run("kv.set_nx", || async move {
-                check_key(key)?;
-                check_value(value)?;
-                let ttl = check_opt_ttl(ttl)?;
-                self.store.set_nx(key, value, ttl).await
-            })
+            .run(
+                Op::once("kv.set_nx").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    check_value(value)?;
+                    let ttl = check_opt_ttl(ttl)?;
+                    self.store.set_nx(key, value, ttl).await
+                },
+            )
             .await
     }
 
     /// Remove `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         self.ctx
-            .run("kv.delete", || async move {
-                check_key(key)?;
-                self.store.delete(key).await
-            })
+            .run(
+                Op::idempotent("kv.delete").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    self.store.delete(key).await
+                },
+            )
             .await
     }
 
     /// Whether `key` exists (and has not expired).
     pub async fn exists(&self, key: &str) -> Result<bool> {
         self.ctx
-            .run("kv.exists", || async move {
-                check_key(key)?;
-                self.store.exists(key).await
-            })
+            .run(
+                Op::idempotent("kv.exists").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    self.store.exists(key).await
+                },
+            )
             .await
     }
 
@@ -318,24 +348,30 @@ impl Kv {
     /// TTL, if any, is kept.
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         self.ctx
-            .run("kv.incr", || async move {
-                check_key(key)?;
-                self.store.incr(key, delta).await
-            })
+            .run(
+                Op::once("kv.incr").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    self.store.incr(key, delta).await
+                },
+            )
             .await
     }
 
     /// Values of several keys, in the order asked, in one round trip.
     pub async fn mget<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         self.ctx
-            .run("kv.mget", || async move {
-                let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-                keys.iter().try_for_each(|k| check_key(k))?;
-                if keys.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.store.mget(&keys).await
-            })
+            .run(
+                Op::idempotent("kv.mget").forced(self.force_idempotent),
+                || async move {
+                    let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+                    keys.iter().try_for_each(|k| check_key(k))?;
+                    if keys.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    self.store.mget(&keys).await
+                },
+            )
             .await
     }
 
@@ -347,42 +383,51 @@ impl Kv {
         V: AsRef<[u8]> + Sync,
     {
         self.ctx
-            .run("kv.mset", || async move {
-                let entries: Vec<(&str, &[u8])> = entries
-                    .iter()
-                    .map(|(k, v)| (k.as_ref(), v.as_ref()))
-                    .collect();
-                for (k, v) in &entries {
-                    check_key(k)?;
-                    check_value(v)?;
-                }
-                let ttl = check_opt_ttl(ttl)?;
-                if entries.is_empty() {
-                    return Ok(());
-                }
-                self.store.mset(&entries, ttl).await
-            })
+            .run(
+                Op::idempotent("kv.mset").forced(self.force_idempotent),
+                || async move {
+                    let entries: Vec<(&str, &[u8])> = entries
+                        .iter()
+                        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                        .collect();
+                    for (k, v) in &entries {
+                        check_key(k)?;
+                        check_value(v)?;
+                    }
+                    let ttl = check_opt_ttl(ttl)?;
+                    if entries.is_empty() {
+                        return Ok(());
+                    }
+                    self.store.mset(&entries, ttl).await
+                },
+            )
             .await
     }
 
     /// Give an existing key a TTL; `false` if the key does not exist.
     pub async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
         self.ctx
-            .run("kv.expire", || async move {
-                check_key(key)?;
-                let ttl = check_ttl(ttl)?;
-                self.store.expire(key, ttl).await
-            })
+            .run(
+                Op::idempotent("kv.expire").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    let ttl = check_ttl(ttl)?;
+                    self.store.expire(key, ttl).await
+                },
+            )
             .await
     }
 
     /// Whether `key` is missing, persistent, or expiring (and when).
     pub async fn ttl(&self, key: &str) -> Result<Ttl> {
         self.ctx
-            .run("kv.ttl", || async move {
-                check_key(key)?;
-                self.store.ttl(key).await
-            })
+            .run(
+                Op::idempotent("kv.ttl").forced(self.force_idempotent),
+                || async move {
+                    check_key(key)?;
+                    self.store.ttl(key).await
+                },
+            )
             .await
     }
 
@@ -466,7 +511,9 @@ impl Kv {
                         (&st.kv, &st.prefix, st.cursor.as_deref(), st.page_size);
                     let page = kv
                         .ctx
-                        .run("kv.scan", || kv.store.scan_page(prefix, cursor, limit))
+                        .run(Op::idempotent("kv.scan"), || {
+                            kv.store.scan_page(prefix, cursor, limit)
+                        })
                         .await?;
                     st.started = true;
                     st.cursor = page.cursor;

@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod config;
 pub mod database;
 pub mod error;
 pub mod kv;
 pub mod options;
+pub mod policy;
 pub mod registry;
 pub mod row;
 pub mod sql;
+pub mod telemetry;
 pub mod value;
 
 pub use async_trait::async_trait;
@@ -15,9 +18,11 @@ pub use database::{Backend, Database, Health, PoolStatus};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
 pub use options::{ConnectOptions, Secret};
+pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
 pub use registry::{Driver, Registry};
 pub use row::{ColumnIndex, Row};
-pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction};
+pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
+pub use telemetry::{Latency, Stats};
 pub use value::Value;
 
 /// Re-exported for drivers and users who build timestamps and UUIDs.

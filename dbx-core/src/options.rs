@@ -11,11 +11,16 @@
 //! | `timeout`         | deadline of one operation attempt                 | 30s     |
 //! | `connect_timeout` | deadline of opening one connection                | 10s     |
 //! | `acquire_timeout` | longest wait for a free pooled connection         | 10s     |
+//! | `log_statements`  | put SQL text (placeholders only) on spans         | false   |
+//!
+//! The resilience parameters ([`POLICY_PARAMS`]) are described in
+//! [`crate::policy`].
 //!
 //! Durations are written `250ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
 //! Other parameters belong to the backend and are listed in its documentation;
 //! an unknown parameter is an error, not silently ignored.
 
+use crate::policy::{POLICY_PARAMS, Policy};
 use crate::{Error, Result};
 use std::fmt;
 use std::time::Duration;
@@ -26,6 +31,7 @@ pub const COMMON_PARAMS: &[&str] = &[
     "timeout",
     "connect_timeout",
     "acquire_timeout",
+    "log_statements",
 ];
 
 /// Default deadline of one operation attempt.
@@ -98,6 +104,7 @@ pub struct ConnectOptions {
     timeout: Duration,
     connect_timeout: Duration,
     acquire_timeout: Duration,
+    policy: Policy,
 }
 
 impl ConnectOptions {
@@ -116,6 +123,7 @@ impl ConnectOptions {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            policy: Policy::default(),
         }
     }
 
@@ -257,7 +265,12 @@ impl ConnectOptions {
             "acquire_timeout" => {
                 self.set_acquire_timeout(parse_duration("acquire_timeout", &value)?)?;
             }
-            _ => {}
+            "log_statements" => {
+                crate::policy::parse_bool("log_statements", &value)?;
+            }
+            other => {
+                self.policy.set_param(other, &value)?;
+            }
         }
         match self.params.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
@@ -364,12 +377,32 @@ impl ConnectOptions {
         self.acquire_timeout
     }
 
+    /// The resilience policy (retry, breaker, limits), from the URL's
+    /// policy parameters ([`POLICY_PARAMS`]) or set directly.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Change the resilience policy; it is validated when connecting.
+    pub fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
+    }
+
     /// Fail with an [`InvalidConfig`](crate::ErrorKind::InvalidConfig) error
     /// naming the first parameter that is neither common nor in `known`.
     pub fn check_params(&self, backend: &str, known: &[&str]) -> Result<()> {
         for (name, _) in &self.params {
-            if !COMMON_PARAMS.contains(&name.as_str()) && !known.contains(&name.as_str()) {
-                let mut all: Vec<&str> = COMMON_PARAMS.iter().chain(known).copied().collect();
+            let name_str = name.as_str();
+            if !COMMON_PARAMS.contains(&name_str)
+                && !POLICY_PARAMS.contains(&name_str)
+                && !known.contains(&name_str)
+            {
+                let mut all: Vec<&str> = COMMON_PARAMS
+                    .iter()
+                    .chain(POLICY_PARAMS)
+                    .chain(known)
+                    .copied()
+                    .collect();
                 all.sort_unstable();
                 return Err(Error::invalid_config(format!(
                     "unknown parameter `{}` for {backend}; known parameters: {}",
@@ -471,6 +504,7 @@ impl fmt::Debug for ConnectOptions {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("policy", &self.policy)
             .finish()
     }
 }

@@ -113,6 +113,7 @@ impl Registry {
         let driver = self.driver(options.scheme())?;
         options
             .check_params(driver.name(), driver.params())
+            .and_then(|()| options.policy().validate())
             .map_err(|e| e.with_backend(driver.name()).with_operation("connect"))?;
         let limit = options.connect_timeout();
         let backend = match tokio::time::timeout(limit, driver.connect(&options)).await {

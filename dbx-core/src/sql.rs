@@ -5,7 +5,7 @@
 //! `SELECT $2, $1` means the same everywhere. Parameters are always bound,
 //! never interpolated into the statement text.
 
-use crate::database::Ctx;
+use crate::database::{Ctx, Op};
 use crate::{Error, ErrorKind, Result, Row, Value};
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -44,6 +44,51 @@ pub trait SqlTransaction: Send + fmt::Debug {
     async fn commit(self: Box<Self>) -> Result<()>;
     /// Discard the transaction's changes.
     async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Whether a statement is a plain read by its first keyword.
+fn is_read(sql: &str) -> bool {
+    let first = sql
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    ["SELECT", "VALUES", "SHOW", "EXPLAIN"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
+}
+
+/// Whether a transaction failed on a serialization failure or deadlock,
+/// which drivers report as a transient [`Conflict`](ErrorKind::Conflict).
+fn is_serialization_failure(e: &Error) -> bool {
+    e.kind() == ErrorKind::Conflict && e.is_transient()
+}
+
+/// How [`Sql::transaction_with`] runs a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransactionOptions {
+    /// Most runs of the whole transaction (1: never re-run).
+    pub max_attempts: u32,
+}
+
+impl Default for TransactionOptions {
+    fn default() -> Self {
+        TransactionOptions { max_attempts: 1 }
+    }
+}
+
+impl TransactionOptions {
+    /// Re-run the whole transaction, up to `max_attempts` runs in all, when
+    /// it fails on a serialization failure or deadlock (PostgreSQL SQLSTATE
+    /// 40001 and 40P01). The closure must be safe to run again: everything it
+    /// did in the failed run was rolled back, but effects outside the
+    /// database were not.
+    pub fn retry_conflicts(max_attempts: u32) -> Self {
+        TransactionOptions {
+            max_attempts: max_attempts.max(1),
+        }
+    }
 }
 
 fn first_row(rows: Vec<Row>) -> Result<Row> {
@@ -112,6 +157,7 @@ macro_rules! query_conveniences {
 pub struct Sql {
     db: Arc<dyn SqlDatabase>,
     ctx: Arc<Ctx>,
+    force_idempotent: bool,
 }
 
 impl fmt::Debug for Sql {
@@ -124,7 +170,22 @@ impl fmt::Debug for Sql {
 
 impl Sql {
     pub(crate) fn new(db: Arc<dyn SqlDatabase>, ctx: Arc<Ctx>) -> Self {
-        Sql { db, ctx }
+        Sql {
+            db,
+            ctx,
+            force_idempotent: false,
+        }
+    }
+
+    /// A handle whose statements are all safe to repeat, so `execute` is
+    /// retried on transient errors too (queries always are). Use it for
+    /// idempotent writes such as `UPDATE ... SET x = $1 WHERE id = $2` or
+    /// `INSERT ... ON CONFLICT DO NOTHING`.
+    pub fn idempotent(&self) -> Sql {
+        Sql {
+            force_idempotent: true,
+            ..self.clone()
+        }
     }
 
     fn tag(&self, e: Error, op: &'static str) -> Error {
@@ -135,14 +196,30 @@ impl Sql {
     /// (for a SELECT, the number of rows it returned).
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         self.ctx
-            .run("sql.execute", || self.db.execute(sql, params))
+            .run_text(
+                Op::once("sql.execute").forced(self.force_idempotent),
+                Some(sql),
+                || self.db.execute(sql, params),
+            )
             .await
     }
 
     /// Run a query with bound parameters and collect its rows.
+    ///
+    /// A query that starts with `SELECT`, `VALUES`, `SHOW` or `EXPLAIN` is a
+    /// read and is retried on transient errors; anything else (`INSERT ...
+    /// RETURNING`, a `WITH` that may write) is treated like `execute` unless
+    /// the handle is [`idempotent`](Sql::idempotent).
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let op = if is_read(sql) {
+            Op::idempotent("sql.query")
+        } else {
+            Op::once("sql.query")
+        };
         self.ctx
-            .run("sql.query", || self.db.query(sql, params))
+            .run_text(op.forced(self.force_idempotent), Some(sql), || {
+                self.db.query(sql, params)
+            })
             .await
     }
 
@@ -163,10 +240,70 @@ impl Sql {
         }))
     }
 
+    /// Run `f` inside a transaction: commit when it returns `Ok`, roll back
+    /// when it returns `Err` (or panics, or its future is dropped).
+    ///
+    /// ```
+    /// # async fn demo(db: dbx_core::Database) -> dbx_core::Result<()> {
+    /// use dbx_core::params;
+    /// let sql = db.sql()?;
+    /// let moved = sql
+    ///     .transaction(async |tx| {
+    ///         tx.execute("UPDATE accounts SET balance = balance - $1 WHERE id = $2", params![10, 1]).await?;
+    ///         tx.execute("UPDATE accounts SET balance = balance + $1 WHERE id = $2", params![10, 2]).await
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction) -> Result<T>,
+    {
+        self.transaction_with(TransactionOptions::default(), f)
+            .await
+    }
+
+    /// [`transaction`](Sql::transaction) with options, such as re-running
+    /// the whole transaction on serialization failures
+    /// ([`TransactionOptions::retry_conflicts`]).
+    pub async fn transaction_with<T, F>(&self, options: TransactionOptions, mut f: F) -> Result<T>
+    where
+        F: AsyncFnMut(&mut Transaction) -> Result<T>,
+    {
+        let mut backoff = self.ctx.policy().retry.backoff_unbounded();
+        let mut run = 1;
+        loop {
+            let mut tx = self.begin().await?;
+            let outcome = match f(&mut tx).await {
+                Ok(v) => tx.commit().await.map(|()| v),
+                Err(e) => {
+                    if let Err(rb) = tx.rollback().await {
+                        tracing::debug!(error = %rb, "dbx: rollback after a failed transaction failed");
+                    }
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if run < options.max_attempts && is_serialization_failure(&e) => {
+                    tracing::debug!(attempt = run, error = %e, "dbx: re-running a transaction after a serialization failure");
+                    if let Some(delay) = backoff.next() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    run += 1;
+                }
+                Err(e) => return Err(e.set_attempts(run)),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
     /// Start a transaction on a connection of its own. Commit it with
     /// [`Transaction::commit`]; dropping it unfinished rolls it back.
     pub async fn begin(&self) -> Result<Transaction> {
-        let tx = self.ctx.run("sql.begin", || self.db.begin()).await?;
+        let tx = self
+            .ctx
+            .run(Op::idempotent("sql.begin"), || self.db.begin())
+            .await?;
         Ok(Transaction {
             tx: Some(tx),
             ctx: self.ctx.clone(),

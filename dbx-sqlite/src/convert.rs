@@ -154,25 +154,59 @@ pub(crate) enum Decl {
     Decimal,
 }
 
+/// Whether `hay` contains `needle` (uppercase ASCII), ignoring ASCII case.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 impl Decl {
     fn of(decltype: Option<&str>) -> Decl {
         let Some(t) = decltype else {
             return Decl::Plain;
         };
-        let t = t.to_ascii_uppercase();
-        if t.contains("BOOL") {
+        if contains_ci(t, "BOOL") {
             Decl::Bool
-        } else if t.contains("JSON") {
+        } else if contains_ci(t, "JSON") {
             Decl::Json
-        } else if t.contains("UUID") {
+        } else if contains_ci(t, "UUID") {
             Decl::Uuid
-        } else if t.contains("TIMESTAMP") || t.contains("DATETIME") {
+        } else if contains_ci(t, "TIMESTAMP") || contains_ci(t, "DATETIME") {
             Decl::Timestamp
-        } else if t.contains("DECIMAL") || t.contains("NUMERIC") {
+        } else if contains_ci(t, "DECIMAL") || contains_ci(t, "NUMERIC") {
             Decl::Decimal
         } else {
             Decl::Plain
         }
+    }
+}
+
+/// Per-connection cache of result column descriptions by SQL text, so a
+/// repeated query does not rebuild its column names. An entry is checked
+/// against the prepared statement on every use (names and declared types
+/// compared without allocating), so a schema change cannot make it stale.
+#[derive(Default)]
+pub(crate) struct ColumnsCache {
+    map: std::collections::HashMap<String, Arc<Columns>>,
+}
+
+/// Entries kept before the cache starts over.
+const COLUMNS_CACHE_MAX: usize = 256;
+
+impl ColumnsCache {
+    pub(crate) fn get(&mut self, sql: &str, stmt: &Statement<'_>) -> Arc<Columns> {
+        if let Some(c) = self.map.get(sql)
+            && c.matches(stmt)
+        {
+            return c.clone();
+        }
+        let c = Arc::new(Columns::of(stmt));
+        if self.map.len() >= COLUMNS_CACHE_MAX {
+            self.map.clear();
+        }
+        self.map.insert(sql.to_owned(), c.clone());
+        c
     }
 }
 
@@ -183,6 +217,14 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
+    fn matches(&self, stmt: &Statement<'_>) -> bool {
+        stmt.column_count() == self.names.len()
+            && stmt
+                .columns()
+                .zip(self.names.iter().zip(&self.decls))
+                .all(|(c, (name, decl))| c.name() == name && Decl::of(c.decl_type()) == *decl)
+    }
+
     pub(crate) fn of(stmt: &Statement<'_>) -> Columns {
         let cols = stmt.columns();
         let mut names = Vec::with_capacity(cols.len());

@@ -45,10 +45,25 @@ pub(crate) struct OpenConfig {
     pub(crate) cache_capacity: usize,
 }
 
-/// One pooled connection with its deadline cell.
+/// One pooled connection with its deadline cell and its cache of result
+/// column descriptions. Derefs to the rusqlite connection.
 pub(crate) struct Conn {
     pub(crate) conn: Connection,
     deadline: Arc<AtomicU64>,
+    pub(crate) columns: crate::convert::ColumnsCache,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -139,7 +154,11 @@ impl Pool {
         )
         .map_err(map_err)?;
         self.open.fetch_add(1, Ordering::Relaxed);
-        Ok(Conn { conn, deadline })
+        Ok(Conn {
+            conn,
+            deadline,
+            columns: Default::default(),
+        })
     }
 
     /// Wait for a permit (bounded by the acquire timeout) and take an idle
@@ -232,7 +251,7 @@ impl Pool {
     /// (see the module docs for the design), bounded by the operation timeout.
     pub(crate) async fn run<R, F>(self: &Arc<Self>, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let mut guard = self.acquire().await?;
@@ -278,7 +297,7 @@ impl Guard {
     pub(crate) fn with<R>(
         &mut self,
         timeout: Duration,
-        f: impl FnOnce(&mut Connection) -> Result<R>,
+        f: impl FnOnce(&mut Conn) -> Result<R>,
     ) -> Result<R> {
         if self.conn.is_none() {
             self.conn = Some(self.pool.open_conn()?);
@@ -288,7 +307,7 @@ impl Guard {
         };
         let deadline = (self.pool.epoch.elapsed() + timeout).as_nanos() as u64;
         c.deadline.store(deadline.max(1), Ordering::Relaxed);
-        let r = f(&mut c.conn);
+        let r = f(c);
         c.deadline.store(0, Ordering::Relaxed);
         r
     }

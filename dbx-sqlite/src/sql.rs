@@ -1,7 +1,7 @@
 //! `SqlDatabase` on SQLite.
 
 use crate::convert::{Columns, bind, map_err};
-use crate::pool::{Guard, Pool, on_blocking_side};
+use crate::pool::{Conn, Guard, Pool, on_blocking_side};
 use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -34,13 +34,21 @@ pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Resu
 }
 
 /// Run one query and collect its rows.
-pub(crate) fn query_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+pub(crate) fn query_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    let Conn {
+        conn,
+        columns: cache,
+        ..
+    } = conn;
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     bind(&mut stmt, params)?;
-    let columns = Columns::of(&stmt);
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
+    let mut columns = None;
     while let Some(r) = rows.next().map_err(map_err)? {
+        // Described after the first step: a statement re-prepared after a
+        // schema change only shows its new columns once it has run.
+        let columns = columns.get_or_insert_with(|| cache.get(sql, r.as_ref()));
         out.push(columns.row(r)?);
     }
     Ok(out)
@@ -126,11 +134,13 @@ fn stream_rows(
     let result = guard.with(timeout, |conn| {
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
         bind(&mut stmt, params)?;
-        let columns = Columns::of(&stmt);
         let mut rows = stmt.raw_query();
+        let mut columns = None;
         loop {
             let row = match rows.next().map_err(map_err)? {
-                Some(r) => columns.row(r)?,
+                Some(r) => columns
+                    .get_or_insert_with(|| Columns::of(r.as_ref()))
+                    .row(r)?,
                 None => return Ok(()),
             };
             if tx.blocking_send(Ok(row)).is_err() {
@@ -154,7 +164,7 @@ struct SqliteTransaction {
 impl SqliteTransaction {
     async fn on_conn<R, F>(&mut self, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let mut guard = self.guard.take().ok_or_else(|| {

@@ -1,13 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod databases;
+
 use std::fmt;
 use std::time::Duration;
 
+pub use databases::Databases;
+
 pub use dbx_core::{
-    Backend, ColumnIndex, ConnectOptions, Database, Driver, Error, ErrorKind, Health, KeyStream,
-    KeyValueStore, Kv, PoolStatus, Registry, Result, Row, RowStream, ScanPage, Secret, Sql,
-    SqlDatabase, SqlTransaction, Transaction, Ttl, Value, chrono, params, serde_json, uuid,
+    Backend, BreakerConfig, BreakerState, ColumnIndex, ConnectOptions, Database, Driver, Error,
+    ErrorKind, Health, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy, PoolStatus,
+    Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
+    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json,
+    uuid,
 };
 
 /// The core crate: traits and types for writing drivers.
@@ -104,9 +110,27 @@ impl Dbx {
         self.db.health().await
     }
 
-    /// Stop accepting operations and close the pools. Idempotent.
-    pub async fn close(&self) {
+    /// Shut down gracefully: new operations fail with [`ErrorKind::Closed`],
+    /// operations in flight get up to `close_timeout` (default 10s) to
+    /// finish, then the pools close. Idempotent; `false` if it gave up waiting.
+    pub async fn close(&self) -> bool {
         self.db.close().await
+    }
+
+    /// [`close`](Dbx::close) with an explicit deadline for operations in flight.
+    pub async fn close_within(&self, deadline: Duration) -> bool {
+        self.db.close_within(deadline).await
+    }
+
+    /// Where the circuit breaker stands.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.db.breaker_state()
+    }
+
+    /// A snapshot of this database's activity, for users without a metrics
+    /// stack: operations, errors by kind, retries, breaker, pool, latency.
+    pub fn stats(&self) -> Stats {
+        self.db.stats()
     }
 
     /// Whether [`close`](Dbx::close) was called.
@@ -226,6 +250,57 @@ impl DbxBuilder {
     pub fn password(self, password: &str) -> Self {
         self.update(|o| {
             o.set_password(password);
+            Ok(())
+        })
+    }
+
+    /// The whole resilience policy.
+    pub fn policy(self, policy: Policy) -> Self {
+        self.update(|o| {
+            *o.policy_mut() = policy;
+            Ok(())
+        })
+    }
+
+    /// Retry settings ([`RetryConfig::disabled`] turns retries off).
+    pub fn retry(self, retry: RetryConfig) -> Self {
+        self.update(|o| {
+            o.policy_mut().retry = retry;
+            Ok(())
+        })
+    }
+
+    /// Circuit breaker settings ([`BreakerConfig::disabled`] turns it off).
+    pub fn circuit_breaker(self, breaker: BreakerConfig) -> Self {
+        self.update(|o| {
+            o.policy_mut().breaker = breaker;
+            Ok(())
+        })
+    }
+
+    /// Most operations in flight at once (a bulkhead); more wait up to the acquire timeout.
+    pub fn max_concurrency(self, n: usize) -> Self {
+        self.update(|o| {
+            o.policy_mut().limit.max_concurrency = Some(n);
+            Ok(())
+        })
+    }
+
+    /// Most operations started per second, with a burst allowance.
+    pub fn rate_limit(self, per_second: f64, burst: u32) -> Self {
+        self.update(|o| {
+            let limit = &mut o.policy_mut().limit;
+            limit.rate_per_sec = Some(per_second);
+            limit.rate_burst = burst;
+            Ok(())
+        })
+    }
+
+    /// Probe the database in the background every `every` while the breaker
+    /// is not closed, so recovery is noticed before user traffic.
+    pub fn health_check_interval(self, every: Duration) -> Self {
+        self.update(|o| {
+            o.policy_mut().health_check_interval = Some(every);
             Ok(())
         })
     }

@@ -309,3 +309,170 @@ async fn works_outside_and_across_runtimes() {
     db.kv().unwrap().set("k", b"v", None).await.unwrap();
     assert!(db.kv().unwrap().exists("k").await.unwrap());
 }
+
+/// A query that keeps SQLite busy for a while (well under the default timeout).
+const BUSY_QUERY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT COUNT(*) FROM c";
+
+#[tokio::test(flavor = "current_thread")]
+async fn close_lets_operations_in_flight_finish() {
+    let db = memory().await;
+    let sql = db.sql().unwrap().clone();
+    let op = tokio::spawn(async move { sql.query_one_as::<i64>(BUSY_QUERY, params![]).await });
+    // Let the query start on its blocking thread.
+    while db.database().in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(db.close().await, "close waited for the query");
+    assert_eq!(op.await.unwrap().unwrap(), 3_000_000);
+    expect_kind(
+        db.sql().unwrap().query("SELECT 1", params![]).await,
+        ErrorKind::Closed,
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_query_returns_its_connection() {
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(1)
+        .timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+    // The caller gives up long before the statement's deadline.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(20), sql.query(endless, params![])).await;
+    assert!(gave_up.is_err());
+    assert_eq!(db.database().in_flight(), 0);
+    // The statement is interrupted at its deadline on the blocking thread and
+    // its connection goes back to the pool: the only connection is usable again.
+    assert_eq!(
+        sql.query_one_as::<i64>("SELECT 7", params![])
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(db.pool_status().unwrap().in_use, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_future_rolls_back() {
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(1)
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE t (x INTEGER)", params![])
+        .await
+        .unwrap();
+    let work = sql.transaction(async |tx| {
+        tx.execute("INSERT INTO t VALUES (1)", params![]).await?;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(())
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), work)
+            .await
+            .is_err()
+    );
+    let n: i64 = sql
+        .query_one_as("SELECT COUNT(*) FROM t", params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the abandoned transaction was rolled back");
+}
+
+#[tokio::test]
+async fn transaction_closure_commits_or_rolls_back() {
+    let db = memory().await;
+    let sql = db.sql().unwrap();
+    sql.execute(
+        "CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))",
+        params![],
+    )
+    .await
+    .unwrap();
+    sql.execute("INSERT INTO acct VALUES (1, 100), (2, 0)", params![])
+        .await
+        .unwrap();
+    let transfer = |amount: i64| {
+        let sql = sql.clone();
+        async move {
+            sql.transaction(async |tx| {
+                tx.execute(
+                    "UPDATE acct SET balance = balance + $1 WHERE id = 2",
+                    params![amount],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE acct SET balance = balance - $1 WHERE id = 1",
+                    params![amount],
+                )
+                .await
+            })
+            .await
+        }
+    };
+    transfer(30).await.unwrap();
+    expect_kind(transfer(500).await, ErrorKind::Conflict);
+    let balances: Vec<i64> = sql
+        .query_as("SELECT balance FROM acct ORDER BY id", params![])
+        .await
+        .unwrap();
+    assert_eq!(balances, vec![70, 30], "the failed transfer left no trace");
+}
+
+#[tokio::test]
+async fn health_reports_the_breaker() {
+    let db = memory().await;
+    assert_eq!(
+        db.health().await.unwrap().breaker,
+        dbx::BreakerState::Closed
+    );
+    expect_kind(
+        Dbx::connect("sqlite::memory:?breaker_failure_rate=2").await,
+        ErrorKind::InvalidConfig,
+    );
+    expect_kind(
+        Dbx::connect("sqlite::memory:?retry_min_backoff=1s&retry_max_backoff=10ms").await,
+        ErrorKind::InvalidConfig,
+    );
+}
+
+#[tokio::test]
+async fn result_columns_follow_schema_changes() {
+    let db = Dbx::builder("sqlite::memory:")
+        .pool_max_size(1)
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
+        .await
+        .unwrap();
+    sql.execute("INSERT INTO t VALUES (1, 'x')", params![])
+        .await
+        .unwrap();
+    let q = "SELECT * FROM t";
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "b"]
+    );
+    sql.execute("ALTER TABLE t ADD COLUMN c BOOLEAN", params![])
+        .await
+        .unwrap();
+    sql.execute("UPDATE t SET c = 1", params![]).await.unwrap();
+    let row = sql.query_one(q, params![]).await.unwrap();
+    assert_eq!(row.columns(), ["a", "b", "c"]);
+    assert_eq!(row.value("c").unwrap(), &dbx::Value::Bool(true));
+    sql.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
+        .await
+        .unwrap();
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "renamed", "c"]
+    );
+}

@@ -1,0 +1,481 @@
+//! `dbx.toml`: several named databases in one file, with environment overrides.
+//!
+//! ```toml
+//! [databases.primary]
+//! url = "postgres://app@db/app"
+//! pool_max_size = 16
+//! timeout = "5s"
+//!
+//! [databases.cache]
+//! url = "redis://cache:6379"
+//! [databases.cache.retry]
+//! max_attempts = 5
+//! [databases.cache.breaker]
+//! open_for = "2s"
+//!
+//! [databases.local]
+//! url = "sqlite:data/app.db"
+//! params = { journal_mode = "wal", kv_table = "cache" }
+//! ```
+//!
+//! Keys of a database: `url` (required), `username`, `password`,
+//! `pool_max_size`, `timeout`, `connect_timeout`, `acquire_timeout`,
+//! `log_statements`, `health_check_interval`, `close_timeout`, and the tables
+//! `retry` (`max_attempts`, `min_backoff`, `max_backoff`, `max_elapsed`,
+//! `jitter`, `budget_ratio`, `budget_min_per_sec`), `breaker` (`enabled`,
+//! `consecutive_failures`, `failure_rate`, `window`, `min_calls`, `open_for`,
+//! `half_open_probes`), `limit` (`max_concurrency`, `rate_limit`,
+//! `rate_burst`) and `params` (backend-specific URL parameters). Durations
+//! are strings like `"250ms"` or numbers of seconds. Unknown keys are errors.
+//!
+//! # Environment overrides
+//!
+//! `DBX_DATABASES__<NAME>__<KEY>` overrides a key, and
+//! `DBX_DATABASES__<NAME>__<TABLE>__<KEY>` a key of a table, for example
+//! `DBX_DATABASES__CACHE__URL=redis://...`,
+//! `DBX_DATABASES__PRIMARY__PASSWORD=...`,
+//! `DBX_DATABASES__CACHE__RETRY__MAX_ATTEMPTS=5`. Names and keys are
+//! case-insensitive. A name the file does not have defines a new database
+//! (it then needs a `URL`). Secrets belong in the environment, not the file.
+
+use crate::{ConnectOptions, Error, Result};
+
+const TOP_KEYS: &[&str] = &[
+    "url",
+    "username",
+    "password",
+    "pool_max_size",
+    "timeout",
+    "connect_timeout",
+    "acquire_timeout",
+    "log_statements",
+    "health_check_interval",
+    "close_timeout",
+    "retry",
+    "breaker",
+    "limit",
+    "params",
+];
+const RETRY_KEYS: &[&str] = &[
+    "max_attempts",
+    "min_backoff",
+    "max_backoff",
+    "max_elapsed",
+    "jitter",
+    "budget_ratio",
+    "budget_min_per_sec",
+];
+const BREAKER_KEYS: &[&str] = &[
+    "enabled",
+    "consecutive_failures",
+    "failure_rate",
+    "window",
+    "min_calls",
+    "open_for",
+    "half_open_probes",
+];
+const LIMIT_KEYS: &[&str] = &["max_concurrency", "rate_limit", "rate_burst"];
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "DBX_DATABASES__";
+
+/// One setting from the file or the environment, before it is applied.
+#[derive(Debug)]
+struct Setting {
+    /// `retry.max_attempts`, `url`, `params.kv_table`...
+    path: String,
+    value: String,
+    /// Where it came from, for errors: `dbx.toml` or the variable name.
+    origin: String,
+}
+
+/// One database's settings, in the order they apply.
+#[derive(Debug, Default)]
+struct Entry {
+    name: String,
+    settings: Vec<Setting>,
+}
+
+/// Parse a `dbx.toml` text and the environment into named connection options.
+/// `origin` names the file in errors; `env` is usually `std::env::vars()`.
+pub fn parse(
+    text: &str,
+    origin: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, ConnectOptions)>> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        // The message only: toml's full Display quotes the offending line,
+        // which may hold a password.
+        Error::invalid_config(format!(
+            "{origin}: line {line}, column {col}: invalid TOML: {}",
+            e.message().trim()
+        ))
+    })?;
+    let mut entries: Vec<Entry> = Vec::new();
+    for (key, value) in &table {
+        if key != "databases" {
+            return Err(Error::invalid_config(format!(
+                "{origin}: unknown top-level key `{key}`; expected [databases.<name>] tables"
+            )));
+        }
+        let dbs = value.as_table().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "{origin}: `databases` must be a table of [databases.<name>]"
+            ))
+        })?;
+        for (name, db) in dbs {
+            let db = db.as_table().ok_or_else(|| {
+                Error::invalid_config(format!("{origin}: database `{name}` must be a table"))
+            })?;
+            let mut entry = Entry {
+                name: name.clone(),
+                settings: Vec::new(),
+            };
+            collect(db, "", origin, name, &mut entry.settings)?;
+            entries.push(entry);
+        }
+    }
+    apply_env(&mut entries, env)?;
+    entries
+        .into_iter()
+        .map(|e| {
+            let opts = build(&e)?;
+            Ok((e.name, opts))
+        })
+        .collect()
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn known_keys(section: &str) -> Option<&'static [&'static str]> {
+    match section {
+        "" => Some(TOP_KEYS),
+        "retry" => Some(RETRY_KEYS),
+        "breaker" => Some(BREAKER_KEYS),
+        "limit" => Some(LIMIT_KEYS),
+        // Backend parameters are checked by the driver at connect.
+        "params" => None,
+        _ => Some(&[]),
+    }
+}
+
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn collect(
+    table: &toml::Table,
+    section: &str,
+    origin: &str,
+    db: &str,
+    out: &mut Vec<Setting>,
+) -> Result<()> {
+    for (key, value) in table {
+        let path = if section.is_empty() {
+            key.clone()
+        } else {
+            format!("{section}.{key}")
+        };
+        if let Some(known) = known_keys(section)
+            && !known.contains(&key.as_str())
+        {
+            return Err(Error::invalid_config(format!(
+                "{origin}: database `{db}`: unknown key `{path}`; known keys{}: {}",
+                if section.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of [{section}]")
+                },
+                known.join(", ")
+            )));
+        }
+        match value {
+            toml::Value::Table(t)
+                if section.is_empty()
+                    && matches!(key.as_str(), "retry" | "breaker" | "limit" | "params") =>
+            {
+                collect(t, key, origin, db, out)?;
+            }
+            v => {
+                let value = scalar(v).ok_or_else(|| {
+                    Error::invalid_config(format!(
+                        "{origin}: database `{db}`: `{path}` must be a string, number or boolean"
+                    ))
+                })?;
+                out.push(Setting {
+                    path,
+                    value,
+                    origin: origin.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_env(
+    entries: &mut Vec<Entry>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<()> {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    for (var, value) in vars {
+        let rest = &var[ENV_PREFIX.len()..];
+        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let (name, path) = match parts.as_slice() {
+            [name, key] => (name.clone(), key.clone()),
+            [name, section, key] => (name.clone(), format!("{section}.{key}")),
+            _ => {
+                return Err(Error::invalid_config(format!(
+                    "environment variable {var}: expected {ENV_PREFIX}<NAME>__<KEY> or {ENV_PREFIX}<NAME>__<TABLE>__<KEY>"
+                )));
+            }
+        };
+        let (section, key) = path.split_once('.').unwrap_or(("", &path));
+        let section_ok =
+            section.is_empty() || matches!(section, "retry" | "breaker" | "limit" | "params");
+        let key_ok = known_keys(section).is_none_or(|k| k.contains(&key))
+            && !(section.is_empty() && matches!(key, "retry" | "breaker" | "limit" | "params"));
+        if !section_ok || !key_ok {
+            return Err(Error::invalid_config(format!(
+                "environment variable {var}: unknown key `{path}`"
+            )));
+        }
+        let idx = match entries
+            .iter()
+            .position(|e| e.name.eq_ignore_ascii_case(&name))
+        {
+            Some(i) => i,
+            None => {
+                entries.push(Entry {
+                    name,
+                    settings: Vec::new(),
+                });
+                entries.len() - 1
+            }
+        };
+        entries[idx].settings.push(Setting {
+            path,
+            value,
+            origin: format!("environment variable {var}"),
+        });
+    }
+    Ok(())
+}
+
+/// The URL parameter a config path sets.
+fn param_name(path: &str) -> String {
+    match path.split_once('.') {
+        Some(("retry", k)) => format!("retry_{k}"),
+        Some(("breaker", "enabled")) => "breaker".to_owned(),
+        Some(("breaker", k)) => format!("breaker_{k}"),
+        Some(("limit", k)) => k.to_owned(),
+        Some(("params", k)) => k.to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+fn build(entry: &Entry) -> Result<ConnectOptions> {
+    let name = &entry.name;
+    // The last `url` wins (the environment's over the file's).
+    let url = entry
+        .settings
+        .iter()
+        .rev()
+        .find(|s| s.path == "url")
+        .ok_or_else(|| {
+            Error::invalid_config(format!(
+                "database `{name}` has no url (set it in the file or in {ENV_PREFIX}{}__URL)",
+                name.to_ascii_uppercase()
+            ))
+        })?;
+    let mut opts = ConnectOptions::from_url(&url.value).map_err(|e| {
+        Error::invalid_config(format!(
+            "{}: database `{name}`: url: {}",
+            url.origin,
+            e.message()
+        ))
+    })?;
+    for s in entry.settings.iter().filter(|s| s.path != "url") {
+        let r = match s.path.as_str() {
+            "username" => {
+                opts.set_username(s.value.clone());
+                Ok(())
+            }
+            "password" => {
+                opts.set_password(s.value.clone());
+                Ok(())
+            }
+            path => opts.set_param(param_name(path), s.value.clone()).map(drop),
+        };
+        r.map_err(|e| {
+            Error::invalid_config(format!(
+                "{}: database `{name}`: {}: {}",
+                s.origin,
+                s.path,
+                e.message()
+            ))
+        })?;
+    }
+    opts.policy()
+        .validate()
+        .map_err(|e| Error::invalid_config(format!("database `{name}`: {}", e.message())))?;
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::time::Duration;
+
+    const FILE: &str = r#"
+[databases.primary]
+url = "postgres://app@db/app"
+pool_max_size = 16
+timeout = "5s"
+
+[databases.cache]
+url = "redis://cache:6379"
+[databases.cache.retry]
+max_attempts = 5
+[databases.cache.breaker]
+enabled = false
+
+[databases.local]
+url = "sqlite:data/app.db"
+params = { journal_mode = "wal" }
+"#;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_named_databases() {
+        let dbs = parse(FILE, "dbx.toml", env(&[])).unwrap();
+        let names: Vec<&str> = dbs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["cache", "local", "primary"]);
+        let primary = &dbs[2].1;
+        assert_eq!(primary.pool_max_size(), Some(16));
+        assert_eq!(primary.timeout(), Duration::from_secs(5));
+        let cache = &dbs[0].1;
+        assert_eq!(cache.policy().retry.max_attempts, 5);
+        assert!(!cache.policy().breaker.enabled);
+        assert_eq!(dbs[1].1.param("journal_mode"), Some("wal"));
+    }
+
+    #[test]
+    fn environment_overrides_and_adds() {
+        let dbs = parse(
+            FILE,
+            "dbx.toml",
+            env(&[
+                ("DBX_DATABASES__CACHE__URL", "redis://other:6380"),
+                ("DBX_DATABASES__CACHE__RETRY__MAX_ATTEMPTS", "2"),
+                ("DBX_DATABASES__PRIMARY__PASSWORD", "s3cret"),
+                ("DBX_DATABASES__EXTRA__URL", "sqlite::memory:"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        let get = |n: &str| &dbs.iter().find(|(name, _)| name == n).unwrap().1;
+        assert_eq!(get("cache").host(), "other");
+        assert_eq!(get("cache").policy().retry.max_attempts, 2);
+        assert_eq!(get("primary").password().unwrap().expose(), "s3cret");
+        assert_eq!(get("extra").path(), ":memory:");
+        assert!(!format!("{:?}", get("primary")).contains("s3cret"));
+    }
+
+    #[test]
+    fn errors_name_the_file_the_database_and_the_field() {
+        let cases = [
+            (
+                "[databases.a]\nurl = \"redis://h\"\npool_max_sise = 3\n",
+                "database `a`: unknown key `pool_max_sise`",
+            ),
+            (
+                "[databases.a]\nurl = \"redis://h\"\n[databases.a.retry]\nmax_atempts = 3\n",
+                "unknown key `retry.max_atempts`",
+            ),
+            (
+                "[databases.a]\nurl = \"redis://h\"\ntimeout = \"soon\"\n",
+                "database `a`: timeout",
+            ),
+            (
+                "[databases.a]\nurl = \"redis://h\"\n[databases.a.breaker]\nfailure_rate = 3.0\n",
+                "breaker_failure_rate",
+            ),
+            (
+                "[databases.a]\nurl = \"redis://h\"\n[databases.a.retry]\nmin_backoff = \"2s\"\nmax_backoff = \"1s\"\n",
+                "retry_max_backoff",
+            ),
+            (
+                "[databases.a]\npool_max_size = 3\n",
+                "database `a` has no url",
+            ),
+            ("[databases.a]\nurl = \"::\"\n", "database `a`: url"),
+            (
+                "[database.a]\nurl = \"x\"\n",
+                "unknown top-level key `database`",
+            ),
+            ("[databases.a]\nurl = [1, 2]\n", "must be a string"),
+        ];
+        for (text, needle) in cases {
+            let e = parse(text, "conf/dbx.toml", env(&[])).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{text}");
+            assert!(e.to_string().contains(needle), "{text}\n{e}");
+            assert!(
+                e.to_string().contains("conf/dbx.toml")
+                    || needle.contains("no url")
+                    || needle.contains("retry_max_backoff")
+                    || needle.contains("failure_rate"),
+                "{e}"
+            );
+        }
+        let e = parse(
+            FILE,
+            "dbx.toml",
+            env(&[("DBX_DATABASES__CACHE__RETRY__MAX_ATTEMPTS", "lots")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("DBX_DATABASES__CACHE__RETRY__MAX_ATTEMPTS"),
+            "{e}"
+        );
+        let e = parse(
+            FILE,
+            "dbx.toml",
+            env(&[("DBX_DATABASES__CACHE__BOGUS", "1")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown key `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_never_quote_the_file() {
+        let text = "[databases.a]\nurl = \"postgres://u:hunter2@h/db\" oops\n";
+        let e = parse(text, "dbx.toml", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+    }
+}

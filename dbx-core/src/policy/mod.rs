@@ -1,0 +1,191 @@
+//! Resilience, written once for every driver: per-attempt timeouts, retry
+//! with exponential backoff and jitter, a retry budget, a circuit breaker, a
+//! concurrency limit (bulkhead) and an optional rate limit.
+//!
+//! Every operation of every handle runs through them in this order:
+//!
+//! ```text
+//! closed check -> concurrency limit -> rate limit -> circuit breaker -> retry -> timeout -> driver
+//! ```
+//!
+//! so the timeout bounds each attempt, the retry loop sits inside one
+//! breaker decision, and the limits count logical operations, not attempts.
+//!
+//! # What is retried
+//!
+//! An attempt's error is retried only if it is transient
+//! ([`Error::is_transient`](crate::Error::is_transient)) **and** the operation
+//! is safe to repeat: reads, idempotent writes (`set`, `delete`, `expire`,
+//! `mset`), or any operation whose error proves it never reached the server
+//! ([`Error::is_never_sent`](crate::Error::is_never_sent): connection refused,
+//! no pooled connection). `incr`, `set_nx` and SQL `execute` are not retried
+//! after an ambiguous failure unless the caller marks them idempotent
+//! ([`Sql::idempotent`](crate::Sql::idempotent),
+//! [`Kv::idempotent`](crate::Kv::idempotent)). Statements inside a transaction
+//! are never retried one by one; [`Sql::transaction_with`](crate::Sql::transaction_with)
+//! can re-run a whole transaction on serialization failures and deadlocks.
+//! A retry budget (a share of recent successes plus a small floor per second)
+//! keeps a struggling server from a retry storm.
+//!
+//! # The circuit breaker
+//!
+//! It opens after `consecutive_failures` transient failures in a row, or when
+//! at least `min_calls` operations in the last `window` saw a failure rate of
+//! `failure_rate` or more. While open, operations fail at once with
+//! [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen) without touching
+//! the network. After `open_for` it lets `half_open_probes` operations through:
+//! one success closes it, a failure opens it again. Only transient errors count
+//! as failures: a constraint violation or bad input says nothing about the
+//! server's health.
+//!
+//! # Cancellation
+//!
+//! Dropping an operation's future stops it at its next await point. The
+//! connection it used goes back to its pool clean or is discarded: SQLite
+//! rolls back any transaction left open before reuse; network drivers discard
+//! a connection whose request was cut off mid-flight. A dropped
+//! [`Transaction`](crate::Transaction) is rolled back. Permits of the limits
+//! and breaker probes are released by guards, so nothing leaks.
+
+mod breaker;
+mod limit;
+mod retry;
+
+pub use breaker::{BreakerConfig, BreakerState};
+pub use limit::LimitConfig;
+pub use retry::RetryConfig;
+
+pub(crate) use breaker::Breaker;
+pub(crate) mod breaker_pass {
+    pub(crate) use super::breaker::Pass;
+}
+pub(crate) use limit::{ConcurrencyLimit, RateLimit};
+pub(crate) use retry::RetryBudget;
+
+use crate::options::parse_duration;
+use crate::{Error, Result};
+use std::time::Duration;
+
+/// Every resilience setting of one database.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Retry with backoff.
+    pub retry: RetryConfig,
+    /// Circuit breaker.
+    pub breaker: BreakerConfig,
+    /// Concurrency and rate limits.
+    pub limit: LimitConfig,
+    /// Background health probing while the breaker is not closed; `None` = off.
+    pub health_check_interval: Option<Duration>,
+    /// How long [`Database::close`](crate::Database::close) waits for
+    /// operations in flight before closing the pools.
+    pub close_timeout: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
+            limit: LimitConfig::default(),
+            health_check_interval: None,
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// URL parameters of the policy, understood by every backend.
+pub const POLICY_PARAMS: &[&str] = &[
+    "retry_max_attempts",
+    "retry_min_backoff",
+    "retry_max_backoff",
+    "retry_max_elapsed",
+    "retry_jitter",
+    "retry_budget_ratio",
+    "retry_budget_min_per_sec",
+    "breaker",
+    "breaker_consecutive_failures",
+    "breaker_failure_rate",
+    "breaker_window",
+    "breaker_min_calls",
+    "breaker_open_for",
+    "breaker_half_open_probes",
+    "max_concurrency",
+    "rate_limit",
+    "rate_burst",
+    "health_check_interval",
+    "close_timeout",
+];
+
+pub(crate) fn parse_u32(field: &str, v: &str) -> Result<u32> {
+    v.trim()
+        .parse::<u32>()
+        .map_err(|_| Error::invalid_config(format!("{field} must be a whole number, got {v:?}")))
+}
+
+pub(crate) fn parse_f64(field: &str, v: &str) -> Result<f64> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| Error::invalid_config(format!("{field} must be a number, got {v:?}")))
+}
+
+pub(crate) fn parse_bool(field: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid_config(format!(
+            "{field} must be true or false, got {v:?}"
+        ))),
+    }
+}
+
+impl Policy {
+    /// Apply one URL parameter; `Ok(false)` if the name is not a policy parameter.
+    pub(crate) fn set_param(&mut self, name: &str, v: &str) -> Result<bool> {
+        let d = |field: &str| parse_duration(field, v);
+        match name {
+            "retry_max_attempts" => self.retry.max_attempts = parse_u32(name, v)?,
+            "retry_min_backoff" => self.retry.min_backoff = d(name)?,
+            "retry_max_backoff" => self.retry.max_backoff = d(name)?,
+            "retry_max_elapsed" => self.retry.max_elapsed = d(name)?,
+            "retry_jitter" => self.retry.jitter = parse_bool(name, v)?,
+            "retry_budget_ratio" => self.retry.budget_ratio = parse_f64(name, v)?,
+            "retry_budget_min_per_sec" => self.retry.budget_min_per_sec = parse_u32(name, v)?,
+            "breaker" => self.breaker.enabled = parse_bool(name, v)?,
+            "breaker_consecutive_failures" => {
+                self.breaker.consecutive_failures = parse_u32(name, v)?
+            }
+            "breaker_failure_rate" => self.breaker.failure_rate = parse_f64(name, v)?,
+            "breaker_window" => self.breaker.window = d(name)?,
+            "breaker_min_calls" => self.breaker.min_calls = parse_u32(name, v)?,
+            "breaker_open_for" => self.breaker.open_for = d(name)?,
+            "breaker_half_open_probes" => self.breaker.half_open_probes = parse_u32(name, v)?,
+            "max_concurrency" => self.limit.max_concurrency = Some(parse_u32(name, v)? as usize),
+            "rate_limit" => self.limit.rate_per_sec = Some(parse_f64(name, v)?),
+            "rate_burst" => self.limit.rate_burst = parse_u32(name, v)?,
+            "health_check_interval" => self.health_check_interval = Some(d(name)?),
+            "close_timeout" => self.close_timeout = d(name)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Check every value, naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        self.retry.validate()?;
+        self.breaker.validate()?;
+        self.limit.validate()?;
+        if self.health_check_interval.is_some_and(|d| d.is_zero()) {
+            return Err(Error::invalid_config(
+                "health_check_interval must be above zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! Observability: `tracing` spans, `metrics` facade calls and the
+//! [`Stats`] snapshot, named by the OpenTelemetry database conventions.
+//!
+//! dbx never installs a tracing subscriber or a metrics recorder; with none
+//! installed, a span is a disabled callsite check and a metric a no-op call.
+//!
+//! # Spans
+//!
+//! One span per logical operation, covering all its attempts, named
+//! `db.operation`, target `dbx`, level INFO, with the fields
+//! `db.system.name`, `db.operation.name`, `db.namespace`, `server.address`,
+//! `server.port`, `db.query.text` (SQL with placeholders, never parameter
+//! values, only with the `log_statements=true` parameter), and at the end
+//! `error.type` (an [`ErrorKind`] name) on failure and `dbx.attempts`.
+//! Events: a DEBUG event per retry, WARN when the circuit breaker opens,
+//! INFO when it closes, WARN when a pool or concurrency wait times out.
+//!
+//! # Metrics
+//!
+//! | name | type | unit | labels |
+//! |------|------|------|--------|
+//! | `db.client.operation.duration` | histogram | s | `db.system.name`, `db.operation.name`, `error.type` (failures only) |
+//! | `db.client.connection.count` | gauge | {connection} | `db.system.name`, `db.client.connection.state` = `idle` \| `used` |
+//! | `db.client.connection.max` | gauge | {connection} | `db.system.name` |
+//! | `db.client.connection.pending_requests` | gauge | {request} | `db.system.name` |
+//! | `db.client.connection.timeouts` | counter | {timeout} | `db.system.name` |
+//! | `dbx.client.retries` | counter | {retry} | `db.system.name`, `db.operation.name` |
+//! | `dbx.client.breaker.transitions` | counter | {transition} | `db.system.name`, `state` = `open` \| `closed` |
+//! | `dbx.client.breaker.state` | gauge | 1 = open | `db.system.name` |
+//!
+//! Connection gauges are refreshed at most once a second, by the operations
+//! themselves (no background task). `db.client.connection.wait_time` is not
+//! reported yet: pools do not expose their wait times to the core.
+
+use crate::{ErrorKind, PoolStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Every [`ErrorKind`], in the order of [`Stats::errors_by_kind`].
+pub const ERROR_KINDS: [ErrorKind; 16] = [
+    ErrorKind::InvalidConfig,
+    ErrorKind::InvalidInput,
+    ErrorKind::Unsupported,
+    ErrorKind::Connect,
+    ErrorKind::Auth,
+    ErrorKind::Timeout,
+    ErrorKind::PoolTimeout,
+    ErrorKind::CircuitOpen,
+    ErrorKind::NotFound,
+    ErrorKind::Query,
+    ErrorKind::Conflict,
+    ErrorKind::WrongType,
+    ErrorKind::OutOfRange,
+    ErrorKind::Decode,
+    ErrorKind::Closed,
+    ErrorKind::Other,
+];
+
+fn kind_index(kind: ErrorKind) -> usize {
+    ERROR_KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(ERROR_KINDS.len() - 1)
+}
+
+/// Sub-buckets per power of two in the latency histogram.
+const SUB: u32 = 4;
+/// Buckets: 1 µs up to about 2^40 µs (12 days).
+const BUCKETS: usize = 41 * SUB as usize;
+
+/// A lock-free log-linear latency histogram (relative error below 19%).
+#[derive(Debug)]
+pub(crate) struct LatencyHistogram {
+    counts: Box<[AtomicU64]>,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    fn index(d: Duration) -> usize {
+        let us = (d.as_micros() as u64).max(1);
+        let exp = 63 - us.leading_zeros();
+        let sub = if exp >= 2 {
+            ((us >> (exp - 2)) & 0b11) as u32
+        } else {
+            ((us << (2 - exp)) & 0b11) as u32
+        };
+        ((exp * SUB + sub) as usize).min(BUCKETS - 1)
+    }
+
+    /// Upper bound of a bucket.
+    fn bound(i: usize) -> Duration {
+        let exp = i as u32 / SUB;
+        let sub = u64::from(i as u32 % SUB);
+        let base = 1u64 << exp;
+        let step = (base / u64::from(SUB)).max(1);
+        Duration::from_micros(base + (sub + 1) * step)
+    }
+
+    pub(crate) fn record(&self, d: Duration) {
+        self.counts[Self::index(d)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn percentiles(&self, ps: &[f64]) -> Vec<Option<Duration>> {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        ps.iter()
+            .map(|p| {
+                if total == 0 {
+                    return None;
+                }
+                let rank = ((p * total as f64).ceil() as u64).clamp(1, total);
+                let mut seen = 0;
+                counts.iter().enumerate().find_map(|(i, c)| {
+                    seen += c;
+                    (seen >= rank).then(|| Self::bound(i))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) operations: AtomicU64,
+    pub(crate) errors: [AtomicU64; ERROR_KINDS.len()],
+    pub(crate) latency: LatencyHistogram,
+    last_gauges_ms: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, elapsed: Duration, error: Option<ErrorKind>) {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        self.latency.record(elapsed);
+        if let Some(kind) = error {
+            self.errors[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the connection gauges are due (at most once a second).
+    pub(crate) fn gauges_due(&self, now_ms: u64) -> bool {
+        let last = self.last_gauges_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= 1000
+            && self
+                .last_gauges_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// Publish the pool figures as OpenTelemetry connection gauges.
+pub(crate) fn publish_pool(system: &'static str, pool: &PoolStatus) {
+    metrics::gauge!("db.client.connection.count", "db.system.name" => system, "db.client.connection.state" => "idle")
+        .set(pool.idle as f64);
+    metrics::gauge!("db.client.connection.count", "db.system.name" => system, "db.client.connection.state" => "used")
+        .set(pool.in_use as f64);
+    metrics::gauge!("db.client.connection.max", "db.system.name" => system)
+        .set(pool.max_size as f64);
+    metrics::gauge!("db.client.connection.pending_requests", "db.system.name" => system)
+        .set(pool.waiting as f64);
+}
+
+/// Latency percentiles of completed operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Latency {
+    /// Median.
+    pub p50: Option<Duration>,
+    /// 90th percentile.
+    pub p90: Option<Duration>,
+    /// 99th percentile.
+    pub p99: Option<Duration>,
+}
+
+/// A snapshot of one database's activity, for users without a metrics stack:
+/// `db.stats()`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Backend name.
+    pub backend: &'static str,
+    /// Logical operations completed (each counts once, whatever its retries).
+    pub operations: u64,
+    /// Failed operations, by kind (only kinds that occurred).
+    pub errors_by_kind: Vec<(ErrorKind, u64)>,
+    /// Retries made.
+    pub retries: u64,
+    /// Operations in flight now.
+    pub in_flight: usize,
+    /// Circuit breaker state.
+    pub breaker: crate::BreakerState,
+    /// Times the breaker opened.
+    pub breaker_opened: u64,
+    /// Pool figures, where the backend pools connections.
+    pub pool: Option<PoolStatus>,
+    /// Latency percentiles (log-bucketed: upper bounds, within 19%).
+    pub latency: Latency,
+}
+
+impl Stats {
+    /// Failed operations of all kinds.
+    pub fn errors(&self) -> u64 {
+        self.errors_by_kind.iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_bound_their_values() {
+        for us in [
+            1u64,
+            2,
+            3,
+            5,
+            7,
+            100,
+            999,
+            1000,
+            1001,
+            65_535,
+            1_000_000,
+            123_456_789,
+        ] {
+            let d = Duration::from_micros(us);
+            let i = LatencyHistogram::index(d);
+            let bound = LatencyHistogram::bound(i);
+            assert!(bound >= d, "{us}us -> bucket {i} bound {bound:?}");
+            assert!(
+                bound.as_micros() as f64 <= us as f64 * 1.26 + 2.0,
+                "{us}us -> {bound:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn percentiles() {
+        let h = LatencyHistogram::default();
+        assert_eq!(h.percentiles(&[0.5]), vec![None]);
+        for ms in 1..=100u64 {
+            h.record(Duration::from_millis(ms));
+        }
+        let p = h.percentiles(&[0.5, 0.9, 0.99]);
+        let within = |got: Option<Duration>, want_ms: u64| {
+            let got = got.unwrap().as_secs_f64() * 1000.0;
+            got >= want_ms as f64 && got <= want_ms as f64 * 1.26
+        };
+        assert!(within(p[0], 50), "{p:?}");
+        assert!(within(p[1], 90), "{p:?}");
+        assert!(within(p[2], 99), "{p:?}");
+    }
+}
