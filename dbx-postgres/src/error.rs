@@ -139,8 +139,17 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> Error {
         };
         (kind, transient, text)
     };
+    // A connection that could not be opened carried no statement: repeating
+    // the operation cannot apply it twice.
+    let never_sent =
+        e.as_db_error().is_none() && !e.is_closed() && transient && kind == ErrorKind::Connect && {
+            let text = e.to_string();
+            text.starts_with("error connecting to server")
+                || text.starts_with("timeout waiting for server")
+        };
     Error::new(kind, message)
         .set_transient(transient)
+        .set_never_sent(never_sent)
         .with_source(e)
         .with_backend(BACKEND)
 }

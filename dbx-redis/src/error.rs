@@ -17,8 +17,23 @@ pub(crate) fn map_err(e: RedisError) -> Error {
     let (kind, transient, message) = classify(&e);
     Error::new(kind, message)
         .set_transient(transient)
+        .set_never_sent(never_sent(&e))
         .with_source(e)
         .with_backend(BACKEND)
+}
+
+/// Whether the command provably never left: the connection it needed was
+/// refused (the shared connection was reconnecting to a server that is down).
+fn never_sent(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Io
+        && io_error(e).is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::NotFound
+                    | io::ErrorKind::AddrNotAvailable
+            )
+        })
 }
 
 /// Map an error of opening a connection to `target`: the same classification,

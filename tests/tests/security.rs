@@ -136,6 +136,35 @@ async fn secrets_never_appear_in_logs_debug_display_or_errors() {
     seen.push(shown(db.options()));
     db.close().await;
 
+    // A password-protected Redis: operations succeed with the right
+    // password and fail with a wrong one, all while being traced.
+    #[cfg(feature = "redis")]
+    {
+        let server = dbx_tests::fault::RedisServer::start(&["--requirepass", "hunter2"]);
+        let good = format!(
+            "redis://:hunter2@127.0.0.1:{}/0?log_statements=true",
+            server.port()
+        );
+        let db = Dbx::connect(&good).await.unwrap();
+        let kv = db.kv().unwrap();
+        kv.set("secret-key", b"param-s3cret", None).await.unwrap();
+        assert_eq!(
+            kv.get("secret-key").await.unwrap().as_deref(),
+            Some(&b"param-s3cret"[..])
+        );
+        let _ = kv.incr("secret-key", 1).await;
+        seen.push(shown(&db));
+        seen.push(shown(&db.stats()));
+        seen.push(shown(db.options()));
+        seen.push(db.options().to_string());
+        db.close().await;
+        let bad = format!("redis://:topsecret@127.0.0.1:{}/0", server.port());
+        let e = Dbx::connect(&bad).await.unwrap_err();
+        assert_eq!(e.kind(), dbx::ErrorKind::Auth);
+        seen.push(e.to_string());
+        seen.push(shown(&e));
+    }
+
     // dbx.toml with the password from the environment.
     let dbs = Databases::from_toml_with(
         "[databases.main]\nurl = \"sqlite::memory:\"\n[databases.main.retry]\nmax_attempts = 2\n",
