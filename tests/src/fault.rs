@@ -272,14 +272,24 @@ pub fn wait_for_port(port: u16, open: bool) {
 }
 
 /// A throwaway PostgreSQL cluster on a free loopback port, in a temporary
-/// directory owned by the `postgres` user (initdb refuses to run as root),
-/// with trust authentication for local connections. Never the shared server.
+/// directory owned by the `postgres` user (initdb refuses to run as root).
+/// Never the shared server.
+///
+/// [`start`](PostgresServer::start) trusts every local login;
+/// [`start_with_passwords`](PostgresServer::start_with_passwords) asks for
+/// SCRAM passwords on TCP (trust stays on its Unix socket, see
+/// [`admin_url`](PostgresServer::admin_url)) and turns TLS on with Debian's
+/// snakeoil certificate when its key is readable.
 #[derive(Debug)]
 pub struct PostgresServer {
     port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    tls: bool,
 }
+
+const SNAKEOIL_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+const SNAKEOIL_KEY: &str = "/etc/ssl/private/ssl-cert-snakeoil.key";
 
 fn pg_bin() -> PathBuf {
     if let Ok(dir) = std::env::var("PG_BIN") {
@@ -298,9 +308,15 @@ fn pg_bin() -> PathBuf {
         .expect("PostgreSQL server binaries (scripts/test.sh installs them)")
 }
 
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
 fn as_postgres(cmd: &Path, args: &[&str]) -> std::process::Output {
-    let as_root = std::env::var("USER").map(|u| u == "root").unwrap_or(true);
-    let mut c = if as_root {
+    let mut c = if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(cmd);
         c
@@ -314,28 +330,45 @@ fn as_postgres(cmd: &Path, args: &[&str]) -> std::process::Output {
 }
 
 impl PostgresServer {
-    /// initdb and start a cluster.
+    /// initdb (trust authentication) and start a cluster.
     pub fn start() -> PostgresServer {
+        Self::init(&["--auth=trust"], false)
+    }
+
+    /// initdb with SCRAM passwords on TCP and trust on the Unix socket, TLS
+    /// on when the snakeoil key is readable, and start it.
+    pub fn start_with_passwords() -> PostgresServer {
+        let tls = Path::new(SNAKEOIL_CERT).exists()
+            && Command::new("runuser")
+                .args(["-u", "postgres", "--", "test", "-r", SNAKEOIL_KEY])
+                .status()
+                .is_ok_and(|s| s.success());
+        Self::init(&["--auth-local=trust", "--auth-host=scram-sha-256"], tls)
+    }
+
+    fn init(auth: &[&str], tls: bool) -> PostgresServer {
         let bin = pg_bin();
         let dir =
             std::env::temp_dir().join(format!("dbx-pg-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
-        let _ = Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(&dir)
-            .status();
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status();
+        }
         let data = dir.join("data");
-        let out = as_postgres(
-            &bin.join("initdb"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "--auth=trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
+        let mut args = vec![
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ];
+        args.extend_from_slice(auth);
+        let out = as_postgres(&bin.join("initdb"), &args);
         assert!(
             out.status.success(),
             "initdb failed: {}",
@@ -345,58 +378,71 @@ impl PostgresServer {
             port: free_port(),
             dir,
             bin,
+            tls,
         };
         server.start_again();
         server
     }
 
+    fn pg_ctl(&self, args: &[&str]) -> std::process::Output {
+        let data = self.dir.join("data");
+        let mut all = vec!["-D", data.to_str().unwrap_or_default()];
+        all.extend_from_slice(args);
+        as_postgres(&self.bin.join("pg_ctl"), &all)
+    }
+
     /// Start (again) on the same port and data directory.
     pub fn start_again(&self) {
-        let data = self.dir.join("data");
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={SNAKEOIL_CERT} -c ssl_key_file={SNAKEOIL_KEY}"
+            ));
+        }
         let log = self.dir.join("log");
-        let out = as_postgres(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-o",
-                &opts,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ],
-        );
+        let out = self.pg_ctl(&[
+            "-o",
+            &opts,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ]);
         assert!(
             out.status.success(),
-            "pg_ctl start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         wait_for_port(self.port, true);
     }
 
     /// Stop abruptly (immediate shutdown: like a crash).
     pub fn stop(&self) {
-        let data = self.dir.join("data");
-        let _ = as_postgres(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
+        let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
         wait_for_port(self.port, false);
+    }
+
+    /// Stop and start again (a server restart).
+    pub fn restart(&self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it serves TLS.
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// Its address.
@@ -404,9 +450,18 @@ impl PostgresServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    /// A URL for the `postgres` database as the `postgres` user.
+    /// A URL for the `postgres` database as the `postgres` user over TCP.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The superuser over the Unix socket (trusted even with passwords on TCP).
+    pub fn admin_url(&self) -> String {
+        format!(
+            "postgres://postgres@/postgres?host={}&port={}",
+            self.dir.display(),
+            self.port
+        )
     }
 
     /// The same database reached through another address (a fault proxy).
@@ -418,17 +473,7 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         // No waiting and no panics here: stop it and remove its files.
-        let data = self.dir.join("data");
-        let _ = as_postgres(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                data.to_str().unwrap_or_default(),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-        );
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -148,145 +148,6 @@ async fn backend_pid(db: &Dbx) -> i64 {
         .unwrap()
 }
 
-/// A throwaway PostgreSQL cluster with password (SCRAM) authentication on
-/// TCP and trust on its Unix socket, in a temporary directory owned by the
-/// `postgres` user, on a free port bound to 127.0.0.1. Stopped on drop.
-struct TempCluster {
-    dir: tempfile::TempDir,
-    port: u16,
-    /// TLS with Debian's snakeoil certificate, when its key is readable.
-    tls: bool,
-}
-
-const SNAKEOIL_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
-const SNAKEOIL_KEY: &str = "/etc/ssl/private/ssl-cert-snakeoil.key";
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-fn as_postgres(dir: &std::path::Path, program: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("runuser")
-        .args(["-u", "postgres", "--", &format!("{PG_BIN}/{program}")])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running {program} as postgres: {e}"))
-}
-
-impl TempCluster {
-    fn start() -> TempCluster {
-        let dir = tempfile::Builder::new()
-            .prefix("dbx-pg-")
-            .tempdir()
-            .unwrap();
-        let id = |flag: &str| -> u32 {
-            let out = std::process::Command::new("id")
-                .args([flag, "postgres"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-        };
-        std::os::unix::fs::chown(dir.path(), Some(id("-u")), Some(id("-g"))).unwrap();
-        let data = dir.path().join("data");
-        let out = as_postgres(
-            dir.path(),
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let tls = std::path::Path::new(SNAKEOIL_CERT).exists()
-            && std::process::Command::new("runuser")
-                .args(["-u", "postgres", "--", "test", "-r", SNAKEOIL_KEY])
-                .status()
-                .is_ok_and(|s| s.success());
-        let cluster = TempCluster { dir, port, tls };
-        cluster.pg_ctl("start");
-        cluster
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let data = self.dir.path().join("data");
-        let log = self.dir.path().join("log");
-        let mut opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
-        if self.tls {
-            opts.push_str(&format!(
-                " -c ssl=on -c ssl_cert_file={SNAKEOIL_CERT} -c ssl_key_file={SNAKEOIL_KEY}"
-            ));
-        }
-        let out = as_postgres(
-            self.dir.path(),
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &opts,
-                "-m",
-                "fast",
-                "-w",
-                action,
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl {action}: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-
-    /// Superuser over the Unix socket (trust).
-    fn admin_url(&self) -> String {
-        format!(
-            "postgres://postgres@/postgres?host={}&port={}",
-            self.dir.path().display(),
-            self.port
-        )
-    }
-}
-
-impl Drop for TempCluster {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let _ = as_postgres(
-            self.dir.path(),
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
@@ -1012,7 +873,7 @@ async fn a_server_speaking_another_protocol_fails_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_auth_and_a_server_restart() {
-    let cluster = TempCluster::start();
+    let cluster = dbx_tests::fault::PostgresServer::start_with_passwords();
     let admin = Dbx::connect(&cluster.admin_url()).await.unwrap();
     admin
         .sql()
@@ -1026,7 +887,7 @@ async fn password_auth_and_a_server_restart() {
         .execute("GRANT ALL ON SCHEMA public TO app", params![])
         .await
         .unwrap();
-    let port = cluster.port;
+    let port = cluster.port();
 
     let e = expect_kind(
         Dbx::connect(&format!(
@@ -1046,7 +907,7 @@ async fn password_auth_and_a_server_restart() {
         ErrorKind::Auth,
     );
     let good = format!("postgres://app:app-secret-1@127.0.0.1:{port}/postgres");
-    if cluster.tls {
+    if cluster.tls() {
         // SCRAM over TLS with channel binding (SCRAM-SHA-256-PLUS): the
         // server checks our hash of its certificate.
         let db = Dbx::connect(&format!("{good}?sslmode=require&channel_binding=require"))
@@ -1090,7 +951,7 @@ async fn password_auth_and_a_server_restart() {
 
     // Restart: pooled connections are verified before use, shared ones are
     // replaced; nothing dead is handed out for long.
-    cluster.pg_ctl("restart");
+    cluster.restart();
     let mut tx = sql.begin().await.unwrap();
     tx.execute("INSERT INTO t VALUES (2)", params![])
         .await
