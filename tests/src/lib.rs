@@ -35,6 +35,26 @@ pub fn prefix(test: &str) -> String {
     format!("dbx-test:{test}:{}:", unique())
 }
 
+/// Delete the keys that earlier test runs left behind on a shared server:
+/// every `dbx-test:` key whose process (the pid in its prefix) is gone.
+/// Keys of runs still in progress are left alone.
+pub async fn sweep_stale_test_keys(db: &Dbx) {
+    use futures_util::TryStreamExt;
+    let kv = db.kv().unwrap();
+    let keys: Vec<String> = kv.scan("dbx-test:").try_collect().await.unwrap();
+    for key in keys {
+        let pid = key
+            .split(':')
+            .nth(2)
+            .and_then(|unique| unique.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let gone = pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if gone {
+            kv.delete(&key).await.unwrap();
+        }
+    }
+}
+
 /// A table name no other test (or test run) uses.
 pub fn table(test: &str) -> String {
     format!("t_{test}_{}", unique())

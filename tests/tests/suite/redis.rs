@@ -20,7 +20,13 @@ fn url() -> String {
 }
 
 async fn connect() -> Dbx {
-    Dbx::connect(&url()).await.unwrap()
+    let db = Dbx::connect(&url()).await.unwrap();
+    // Once per run: remove what crashed or earlier runs left in the shared server.
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| dbx_tests::sweep_stale_test_keys(&db))
+        .await;
+    db
 }
 
 mod kv {
