@@ -55,6 +55,51 @@ if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
   done
 fi
 
+# --- services the tests talk to ----------------------------------------------
+# Redis at 127.0.0.1:6379 and PostgreSQL at 127.0.0.1:5432 (trust auth for
+# local TCP) unless DBX_TEST_REDIS_URL / DBX_TEST_POSTGRES_URL point
+# elsewhere. Installed from Debian packages and started when missing; the
+# server binaries are also what the fault tests start throwaway copies of.
+step "checking services"
+svc_missing=()
+command -v redis-server >/dev/null 2>&1 || svc_missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || svc_missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || svc_missing+=(postgresql-client)
+command -v runuser >/dev/null 2>&1 || svc_missing+=(util-linux)
+# The Redis TLS tests make their certificates with the openssl CLI.
+command -v openssl >/dev/null 2>&1 || svc_missing+=(openssl)
+if [ ${#svc_missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${svc_missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${svc_missing[@]}" >/dev/null
+fi
+if [ -z "${DBX_TEST_REDIS_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /tmp --logfile /tmp/dbx-redis.log
+fi
+if [ -z "${DBX_TEST_POSTGRES_URL:-}" ]; then
+  # The tests connect as postgres over TCP without a password: a freshly
+  # installed cluster (scram-sha-256 by default) gets a trust line for loopback.
+  pg_running=1; (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || pg_running=0
+  if [ "$pg_running" = 0 ] || [[ " ${svc_missing[*]} " == *" postgresql "* ]]; then
+    if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/*/main >/dev/null 2>&1; then
+      v=$(ls /etc/postgresql | sort -V | tail -n1)
+      hba=/etc/postgresql/$v/main/pg_hba.conf
+      grep -q '^host all all 127.0.0.1/32 trust' "$hba" || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+      echo "starting PostgreSQL $v on 127.0.0.1:5432"
+      pg_ctlcluster --skip-systemctl-redirect "$v" main restart || pg_ctlcluster --skip-systemctl-redirect "$v" main start
+    else
+      echo "no PostgreSQL cluster to start; set DBX_TEST_POSTGRES_URL" >&2
+      exit 1
+    fi
+  fi
+fi
+for port in 6379 5432; do
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+done
+
 # --- 1. format --------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
