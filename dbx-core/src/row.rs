@@ -151,6 +151,31 @@ fn json_err(e: serde_json::Error) -> DeError {
     DeError(e.to_string())
 }
 
+/// Integer targets also accept a whole-number [`Value::Decimal`] (PostgreSQL's
+/// `SUM(bigint)` is `numeric`), range-checked by the target type.
+macro_rules! int_from_decimal {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            match self.0 {
+                Value::Decimal(s) => {
+                    let whole = s.strip_suffix(|c| c == '.').unwrap_or(s);
+                    let whole = whole.split_once('.').map_or(whole, |(i, f)| {
+                        if f.bytes().all(|b| b == b'0') { i } else { s }
+                    });
+                                        if let Ok(n) = whole.parse::<i64>() {
+                        visitor.visit_i64(n)
+                    } else if let Ok(n) = whole.parse::<u64>() {
+                        visitor.visit_u64(n)
+                    } else {
+                        Err(DeError(format!("decimal {s} is not a whole number that fits 64 bits")))
+                    }
+                }
+                _ => self.deserialize_any(visitor),
+            }
+        }
+    )*};
+}
+
 /// Deserializes one [`Value`].
 pub(crate) struct ValueDeserializer<'a>(pub(crate) &'a Value);
 
@@ -306,9 +331,13 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         self.deserialize_bytes(visitor)
     }
 
+    int_from_decimal! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    }
+
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string
-        unit_struct tuple_struct identifier ignored_any
+        char str string unit_struct tuple_struct identifier ignored_any
     }
 }
 
@@ -360,6 +389,12 @@ impl<'de> de::Deserializer<'de> for RowDeserializer<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        // A one-column row decoded into a sequence (`Vec<u8>` from a bytes
+        // column, `Vec<T>` from a JSON array) means that column; tuples
+        // (`deserialize_tuple`) always take the columns in order.
+        if self.0.values.len() == 1 {
+            return self.single()?.deserialize_seq(visitor);
+        }
         visitor.visit_seq(RowSeq {
             values: self.0.values.iter(),
         })
@@ -370,16 +405,18 @@ impl<'de> de::Deserializer<'de> for RowDeserializer<'de> {
         _len: usize,
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.deserialize_seq(visitor)
+        visitor.visit_seq(RowSeq {
+            values: self.0.values.iter(),
+        })
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _len: usize,
+        len: usize,
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.deserialize_seq(visitor)
+        self.deserialize_tuple(len, visitor)
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -583,6 +620,38 @@ mod tests {
         assert_eq!(r.get::<Doc>("doc_text").unwrap().a, vec![3]);
         assert_eq!(r.get::<String>("dec").unwrap(), "12.50");
         assert_eq!(r.get::<f64>("dec").unwrap(), 12.5);
+        assert_eq!(r.get::<i64>("dec").unwrap_err().kind(), ErrorKind::Decode);
+    }
+
+    #[test]
+    fn whole_decimals_decode_into_integers() {
+        let r = row(
+            &["sum", "big", "neg"],
+            vec![
+                Value::Decimal("42".into()),
+                Value::Decimal("99999999999999999999".into()),
+                Value::Decimal("-7.000".into()),
+            ],
+        );
+        assert_eq!(r.get::<i64>("sum").unwrap(), 42);
+        assert_eq!(r.get::<u8>("sum").unwrap(), 42);
+        assert_eq!(r.get::<i32>("neg").unwrap(), -7);
+        assert_eq!(r.get::<i64>("big").unwrap_err().kind(), ErrorKind::Decode);
+        assert_eq!(r.get::<u32>("neg").unwrap_err().kind(), ErrorKind::Decode);
+    }
+
+    #[test]
+    fn one_column_rows_decode_into_sequences() {
+        let bytes = row(&["b"], vec![Value::Bytes(vec![1, 2, 3])]);
+        assert_eq!(bytes.decode::<Vec<u8>>().unwrap(), vec![1, 2, 3]);
+        let arr = row(&["a"], vec![Value::Json(serde_json::json!([1, 2]))]);
+        assert_eq!(arr.decode::<Vec<i64>>().unwrap(), vec![1, 2]);
+        assert_eq!(
+            arr.decode::<(serde_json::Value,)>().unwrap().0,
+            serde_json::json!([1, 2])
+        );
+        let two = row(&["a", "b"], vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(two.decode::<Vec<i64>>().unwrap(), vec![1, 2]);
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub async fn query_decodes_structs_tuples_and_scalars(db: &Dbx) {
         .await
         .unwrap();
     assert_eq!(count, 3);
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: a whole decimal decodes into i64.
+    let total: i64 = sql
+        .query_one_as(&format!("SELECT SUM(id) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(total, 6);
     let rows = sql
         .query(&format!("SELECT id, name FROM {t} ORDER BY id"), params![])
         .await
@@ -235,6 +241,12 @@ pub async fn values_roundtrip(db: &Dbx) {
         u: Option<Uuid>,
         d: Option<String>,
     }
+    // A one-column bytes result decodes into Vec<u8>.
+    let by: Vec<u8> = sql
+        .query_one_as(&format!("SELECT by FROM {t} WHERE id = $1"), params![1])
+        .await
+        .unwrap();
+    assert_eq!(by, vec![0, 255, 1, 254]);
     let rows: Vec<Row> = sql
         .query_as(&format!("SELECT * FROM {t} ORDER BY id"), params![])
         .await
