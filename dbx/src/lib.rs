@@ -353,6 +353,40 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
     }
 
+    /// A user's own driver, here an alias scheme over SQLite in memory.
+    #[cfg(feature = "sqlite")]
+    #[derive(Debug)]
+    struct Scratch;
+
+    #[cfg(feature = "sqlite")]
+    #[dbx_core::async_trait]
+    impl Driver for Scratch {
+        fn name(&self) -> &'static str {
+            "scratch"
+        }
+        fn schemes(&self) -> &'static [&'static str] {
+            &["scratch"]
+        }
+        async fn connect(&self, _: &ConnectOptions) -> Result<std::sync::Arc<dyn Backend>> {
+            let sqlite = ConnectOptions::from_url("sqlite::memory:")?;
+            dbx_sqlite::SqliteDriver.connect(&sqlite).await
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn users_can_register_their_own_driver() {
+        let e = Dbx::connect("scratch://x").await.unwrap_err();
+        assert!(e.to_string().contains("unknown scheme `scratch`"), "{e}");
+        let db = Dbx::builder("scratch://x")
+            .driver(Scratch)
+            .connect()
+            .await
+            .unwrap();
+        db.kv().unwrap().set("k", b"v", None).await.unwrap();
+        assert!(db.kv().unwrap().exists("k").await.unwrap());
+    }
+
     #[cfg(not(feature = "sqlite"))]
     #[tokio::test]
     async fn disabled_feature_is_named() {
