@@ -1,0 +1,389 @@
+//! MongoDB: the key-value and document conformance suites against a real
+//! MongoDB-wire server, plus URLs, the pool, transactions, authentication
+//! and bad input.
+//!
+//! The server is `DBX_TEST_MONGO_URL` (default `mongodb://127.0.0.1:27018`,
+//! where `scripts/start-mongo.sh` starts SecantusDB). Tests that need a
+//! special server (authentication) start a throwaway SecantusDB of their own
+//! on a free loopback port.
+
+use dbx::serde_json::json;
+use dbx::{Dbx, ErrorKind, FindOptions};
+use dbx_tests::{expect_kind, table};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn url() -> String {
+    std::env::var("DBX_TEST_MONGO_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018".to_owned())
+}
+
+/// `url()` with a database path and extra parameters.
+fn url_with(db: &str, params: &str) -> String {
+    let base = url();
+    let (base, query) = match base.split_once('?') {
+        Some((b, q)) => (b.to_owned(), Some(q.to_owned())),
+        None => (base, None),
+    };
+    let base = base.trim_end_matches('/');
+    let mut u = format!("{base}/{db}");
+    let q: Vec<String> = query
+        .into_iter()
+        .chain((!params.is_empty()).then(|| params.to_owned()))
+        .collect();
+    if !q.is_empty() {
+        u.push('?');
+        u.push_str(&q.join("&"));
+    }
+    u
+}
+
+async fn connect() -> Dbx {
+    Dbx::connect(&url_with("dbx_test", "")).await.unwrap()
+}
+
+mod kv {
+    dbx_tests::kv_conformance!(crate::mongo::connect);
+}
+
+mod docs {
+    dbx_tests::docs_conformance!(crate::mongo::connect);
+}
+
+// --- URLs and options ---------------------------------------------------------
+
+#[tokio::test]
+async fn invalid_database_names_are_config_errors() {
+    for db in ["a.b", "a$b", "a%20b", "a%22b", "a*b", &"d".repeat(64)] {
+        let e = expect_kind(
+            Dbx::connect(&url_with(db, "")).await,
+            ErrorKind::InvalidConfig,
+        );
+        assert!(e.to_string().contains("database name"), "{db}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_urls_and_parameters_are_config_errors() {
+    let e = expect_kind(
+        Dbx::connect(&url_with("x", "no_such_option=1")).await,
+        ErrorKind::InvalidConfig,
+    );
+    assert!(e.to_string().contains("no_such_option"), "{e}");
+    expect_kind(
+        Dbx::connect("mongodb+srv://cluster.example.com:27017/x").await,
+        ErrorKind::InvalidConfig,
+    );
+    expect_kind(Dbx::connect("mongodb:///x").await, ErrorKind::InvalidConfig);
+    expect_kind(
+        Dbx::connect(&url_with("x", "pool_max_size=3&maxPoolSize=4")).await,
+        ErrorKind::InvalidConfig,
+    );
+    expect_kind(
+        Dbx::connect(&url_with("x", "kv_collection=a$b")).await,
+        ErrorKind::InvalidConfig,
+    );
+    let e = expect_kind(
+        Dbx::connect(&url_with("x", "readPreference=sometimes")).await,
+        ErrorKind::InvalidConfig,
+    );
+    assert!(e.to_string().contains("mongodb"), "{e}");
+}
+
+#[tokio::test]
+async fn driver_options_pass_through_and_the_pool_is_exposed() {
+    let db = Dbx::connect(&url_with("dbx_test", "maxPoolSize=3&appName=dbx-tests&retryWrites=true"))
+        .await
+        .unwrap();
+    assert_eq!(db.backend_name(), "mongodb");
+    let status = db.pool_status().unwrap();
+    assert_eq!(status.max_size, 3);
+    let c = db.docs().unwrap().collection(&table("pool"));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            c.insert_one(&json!({"i": i})).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(c.count(&json!({})).await.unwrap(), 12);
+    // The driver checks connections back in just after an operation
+    // returns, so the figures settle a moment later.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let status = loop {
+        let s = db.pool_status().unwrap();
+        if s.in_use == 0 || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(status.size >= 1 && status.size <= 3, "{status:?}");
+    assert_eq!(status.in_use, 0, "{status:?}");
+    assert_eq!(status.idle, status.size, "{status:?}");
+    let health = db.health().await.unwrap();
+    assert_eq!(health.backend, "mongodb");
+    assert!(health.pool.is_some());
+    let stats = db.stats();
+    assert!(stats.operations >= 13, "{stats:?}");
+    c.drop().await.unwrap();
+    // pool_max_size sets the driver's pool.
+    let db = Dbx::builder(&url_with("dbx_test", ""))
+        .pool_max_size(2)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(db.pool_status().unwrap().max_size, 2);
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_bounded_transient_error() {
+    let port = free_port();
+    let start = Instant::now();
+    let e = Dbx::builder(&format!("mongodb://127.0.0.1:{port}/x"))
+        .connect_timeout(Duration::from_millis(800))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        matches!(e.kind(), ErrorKind::Connect | ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(e.is_transient(), "{e}");
+}
+
+// --- backend-specific behaviour ----------------------------------------------
+
+#[tokio::test]
+async fn kv_lives_in_its_collection_with_a_ttl_index() {
+    let coll = table("kv");
+    let db = Dbx::connect(&url_with("dbx_test", &format!("kv_collection={coll}")))
+        .await
+        .unwrap();
+    let kv = db.kv().unwrap();
+    kv.set("k", b"v", Some(Duration::from_secs(60))).await.unwrap();
+    kv.set("p", b"w", None).await.unwrap();
+    let c = db.docs().unwrap().collection(&coll);
+    assert!(
+        c.list_indexes()
+            .await
+            .unwrap()
+            .contains(&"dbx_kv_exp".to_owned())
+    );
+    let k = c.find_one(&json!({"_id": "k"})).await.unwrap().unwrap();
+    assert!(k["v"].get("$binary").is_some(), "{k}");
+    assert!(k["exp"].get("$date").is_some(), "{k}");
+    let p = c.find_one(&json!({"_id": "p"})).await.unwrap().unwrap();
+    assert!(p.get("exp").is_none(), "{p}");
+    // A document the KV layer did not write is a typed error, not a panic.
+    c.insert_one(&json!({"_id": "foreign", "v": "text"}))
+        .await
+        .unwrap();
+    expect_kind(kv.get("foreign").await, ErrorKind::WrongType);
+    c.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn transactions_use_sessions() {
+    let db = connect().await;
+    let raw = db.mongo().unwrap();
+    assert!(
+        raw.supports_transactions(),
+        "the test server reports a replica set, so it must support transactions"
+    );
+    let docs = db.docs().unwrap();
+    let name = table("tx_isolation");
+    let c = docs.collection(&name);
+    c.insert_one(&json!({"_id": 0})).await.unwrap();
+    let mut tx = docs.begin().await.unwrap();
+    tx.insert_one(&name, &json!({"_id": 1})).await.unwrap();
+    // Not visible outside before commit.
+    assert_eq!(c.count(&json!({})).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert_eq!(c.count(&json!({})).await.unwrap(), 2);
+    // A transaction dropped without commit is rolled back.
+    let mut tx = docs.begin().await.unwrap();
+    tx.insert_one(&name, &json!({"_id": 2})).await.unwrap();
+    drop(tx);
+    assert_eq!(c.count(&json!({"_id": 2})).await.unwrap(), 0);
+    c.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn update_pipelines() {
+    let db = connect().await;
+    let c = db.docs().unwrap().collection(&table("pipeline"));
+    c.insert_one(&json!({"_id": 1, "x": 2})).await.unwrap();
+    c.update_one(
+        &json!({"_id": 1}),
+        &json!([{"$set": {"y": {"$add": ["$x", 1]}}}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.find_one(&json!({"_id": 1})).await.unwrap(),
+        Some(json!({"_id": 1, "x": 2, "y": 3}))
+    );
+    c.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn server_rejections_are_typed() {
+    let db = connect().await;
+    let c = db.docs().unwrap().collection(&table("server_errors"));
+    c.insert_one(&json!({"a": 1})).await.unwrap();
+    // Valid shape, rejected by the server: a bad $regex option / $type name.
+    let e = c
+        .find_one(&json!({"a": {"$type": "no-such-type"}}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Query, "{e}");
+    assert!(!e.is_transient(), "{e}");
+    assert_eq!(e.backend(), Some("mongodb"));
+    c.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn escape_hatch_reaches_the_official_driver() {
+    use dbx::mongo::mongodb::bson::doc;
+    let db = connect().await;
+    let raw = db.mongo().unwrap();
+    let reply = raw
+        .database()
+        .unwrap()
+        .run_command(doc! { "ping": 1 })
+        .await
+        .unwrap();
+    assert_eq!(reply.get_f64("ok").ok().or(reply.get_i32("ok").ok().map(f64::from)), Some(1.0));
+    db.close().await;
+    expect_kind(db.mongo().map(drop), ErrorKind::Closed);
+}
+
+// --- authentication on a throwaway server -------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn secantusd() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("DBX_TEST_SECANTUSD") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var("HOME").ok()?;
+    let p = PathBuf::from(home).join(".cache/dbx-venv/bin/secantusd-py");
+    p.exists().then_some(p)
+}
+
+/// A SecantusDB of this test's own, killed when dropped.
+struct TempServer {
+    child: Child,
+    port: u16,
+}
+
+impl TempServer {
+    fn start(bin: &PathBuf, dir: &std::path::Path, auth: bool) -> TempServer {
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--storage-path")
+            .arg(dir)
+            .args(["--log-level", "WARNING"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if auth {
+            cmd.arg("--auth");
+        }
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SecantusDB did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        TempServer { child, port }
+    }
+}
+
+impl Drop for TempServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn authentication_failures_are_permanent_and_never_show_the_password() {
+    let Some(bin) = secantusd() else {
+        eprintln!("SKIPPED authentication test: no secantusd-py (run scripts/start-mongo.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = TempServer::start(&bin, dir.path(), false);
+        let db = Dbx::connect(&format!("mongodb://127.0.0.1:{}/admin", server.port))
+            .await
+            .unwrap();
+        use dbx::mongo::mongodb::bson::doc;
+        db.mongo()
+            .unwrap()
+            .database()
+            .unwrap()
+            .run_command(doc! { "createUser": "app", "pwd": "right-pass", "roles": ["root"] })
+            .await
+            .unwrap();
+        db.close().await;
+    }
+    let server = TempServer::start(&bin, dir.path(), true);
+    // SecantusDB stores SCRAM-SHA-256 credentials only, and the Rust driver's
+    // mechanism negotiation falls back to SCRAM-SHA-1 with it, so the
+    // mechanism is named (passed through to the driver as given).
+    let wrong = format!(
+        "mongodb://app:wrong-pass@127.0.0.1:{}/admin?authMechanism=SCRAM-SHA-256",
+        server.port
+    );
+    let e = Dbx::builder(&wrong)
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(!e.is_transient(), "{e}");
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("wrong-pass"), "{shown}");
+    let right = format!(
+        "mongodb://app:right-pass@127.0.0.1:{}/admin?authMechanism=SCRAM-SHA-256",
+        server.port
+    );
+    let db = Dbx::connect(&right).await.unwrap();
+    assert!(!format!("{db:?}").contains("right-pass"));
+    let c = db.docs().unwrap().collection("authed");
+    c.insert_one(&json!({"a": 1})).await.unwrap();
+    assert_eq!(c.count(&json!({})).await.unwrap(), 1);
+    // Without credentials the server refuses the command: Auth, permanent.
+    let anon = Dbx::builder(&format!("mongodb://127.0.0.1:{}/admin", server.port))
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await;
+    match anon {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Auth, "{e}"),
+        Ok(anon) => {
+            let e = anon
+                .docs()
+                .unwrap()
+                .collection("authed")
+                .find_one(&json!({}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+            assert!(!e.is_transient(), "{e}");
+        }
+    }
+    let _ = FindOptions::new();
+}
