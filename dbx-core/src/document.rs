@@ -178,8 +178,12 @@ pub trait DocumentStore: Send + Sync + fmt::Debug + 'static {
     /// Insert documents in order, stopping at the first failure; returns their `_id`s.
     async fn insert_many(&self, collection: &str, docs: &[Value]) -> Result<Vec<Value>>;
     /// Open a cursor over the matching documents.
-    async fn find(&self, collection: &str, filter: &Value, options: &FindOptions)
-    -> Result<DocStream>;
+    async fn find(
+        &self,
+        collection: &str,
+        filter: &Value,
+        options: &FindOptions,
+    ) -> Result<DocStream>;
     /// The first matching document.
     async fn find_one(
         &self,
@@ -475,7 +479,9 @@ fn check_value(v: &Value, path: &str, depth: usize) -> Result<()> {
                     "document nests deeper than {MAX_DEPTH} levels"
                 )));
             }
-            items.iter().try_for_each(|i| check_value(i, path, depth + 1))
+            items
+                .iter()
+                .try_for_each(|i| check_value(i, path, depth + 1))
         }
         _ => Ok(()),
     }
@@ -545,6 +551,11 @@ fn check_condition(field: &str, v: &Value, depth: usize) -> Result<()> {
     };
     if is_ext_json(cond) {
         return Ok(());
+    }
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!(
+            "filter nests deeper than {MAX_DEPTH} levels"
+        )));
     }
     let ops = cond.keys().filter(|k| k.starts_with('$')).count();
     if ops == 0 {
@@ -639,7 +650,9 @@ pub fn check_update(update: &Value) -> Result<()> {
         }
         Value::Array(stages) => {
             if stages.is_empty() {
-                return Err(invalid("an update pipeline needs at least one stage".into()));
+                return Err(invalid(
+                    "an update pipeline needs at least one stage".into(),
+                ));
             }
             for stage in stages {
                 let ok = stage.as_object().is_some_and(|s| {
@@ -760,8 +773,10 @@ fn to_document<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
 
 fn from_document<T: DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| {
-        Error::decode(format!("document does not decode into the requested type: {e}"))
-            .with_source(e)
+        Error::decode(format!(
+            "document does not decode into the requested type: {e}"
+        ))
+        .with_source(e)
     })
 }
 
@@ -1312,7 +1327,12 @@ mod tests {
         for _ in 0..150 {
             deep = json!({ "a": deep });
         }
-        assert!(check_document(&deep).unwrap_err().message().contains("deeper"));
+        assert!(
+            check_document(&deep)
+                .unwrap_err()
+                .message()
+                .contains("deeper")
+        );
     }
 
     #[test]

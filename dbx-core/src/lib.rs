@@ -17,7 +17,7 @@ pub mod value;
 pub use async_trait::async_trait;
 pub use database::{Backend, Database, Health, PoolStatus};
 pub use document::{
-    Collection, DocStream, DocTransaction, DocumentStore, DocumentTransaction, Docs, FindOptions,
+    Collection, DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, FindOptions,
     IndexSpec, TypedDocStream, UpdateResult,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};

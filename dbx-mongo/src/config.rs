@@ -103,10 +103,12 @@ pub(crate) fn check_database_name(name: &str) -> Result<()> {
             name.len()
         )));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        matches!(
+            c,
+            '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'
+        )
+    }) {
         return Err(Error::invalid_config(format!(
             "the database name {name:?} contains {c:?}, which MongoDB does not allow"
         )));
@@ -224,9 +226,8 @@ impl MongoConfig {
             cred.password = Some(password.expose().to_owned());
         }
         let pool_max_size = match options.pool_max_size() {
-            Some(n) => u32::try_from(n).map_err(|_| {
-                Error::invalid_config(format!("pool_max_size {n} is too large"))
-            })?,
+            Some(n) => u32::try_from(n)
+                .map_err(|_| Error::invalid_config(format!("pool_max_size {n} is too large")))?,
             None => client.max_pool_size.unwrap_or(DEFAULT_POOL_SIZE),
         };
         client.max_pool_size = Some(pool_max_size);

@@ -1,7 +1,7 @@
 //! The document capability on MongoDB collections.
 
-use crate::error::{BACKEND, map_err};
 use crate::Shared;
+use crate::error::{BACKEND, map_err};
 use async_trait::async_trait;
 use dbx_core::document::{
     DocStream, DocumentStore, DocumentTransaction, FindOptions, IndexSpec, MAX_DOCUMENT_LEN,
@@ -9,8 +9,8 @@ use dbx_core::document::{
 };
 use dbx_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
-use mongodb::bson::{Bson, Document, RawDocumentBuf};
 use mongodb::action::Action;
+use mongodb::bson::{Bson, Document, RawDocumentBuf};
 use mongodb::options::{IndexOptions, UpdateModifications};
 use mongodb::{ClientSession, Collection, IndexModel};
 use serde_json::Value;
@@ -21,7 +21,9 @@ use std::time::Duration;
 /// is invalid input.
 pub(crate) fn to_doc(v: &Value, what: &str) -> Result<Document> {
     let Value::Object(map) = v else {
-        return Err(Error::invalid_input(format!("{what} must be a JSON object")));
+        return Err(Error::invalid_input(format!(
+            "{what} must be a JSON object"
+        )));
     };
     Document::try_from(map.clone()).map_err(|e| {
         Error::invalid_input(format!("{what} has malformed Extended JSON: {e}"))
@@ -125,7 +127,11 @@ fn index_model(index: &IndexSpec) -> Result<IndexModel> {
 }
 
 fn update_result(r: mongodb::results::UpdateResult) -> UpdateResult {
-    UpdateResult::new(r.matched_count, r.modified_count, r.upserted_id.map(id_json))
+    UpdateResult::new(
+        r.matched_count,
+        r.modified_count,
+        r.upserted_id.map(id_json),
+    )
 }
 
 #[async_trait]

@@ -30,13 +30,13 @@ const TRANSIENT_CODES: &[i32] = &[
 fn by_code(code: i32, message: &str) -> (ErrorKind, bool) {
     match code {
         11000 | 11001 | 12582 => (ErrorKind::Conflict, false),
-        112 => (ErrorKind::Conflict, true), // WriteConflict
-        85 | 86 => (ErrorKind::Conflict, false), // index options / key specs conflict
-        251 => (ErrorKind::Conflict, true),      // NoSuchTransaction
+        112 => (ErrorKind::Conflict, true),       // WriteConflict
+        85 | 86 => (ErrorKind::Conflict, false),  // index options / key specs conflict
+        251 => (ErrorKind::Conflict, true),       // NoSuchTransaction
         18 | 13 | 11 => (ErrorKind::Auth, false), // AuthenticationFailed, Unauthorized, UserNotFound
-        26 | 27 => (ErrorKind::NotFound, false), // NamespaceNotFound, IndexNotFound
-        50 => (ErrorKind::Timeout, true),        // MaxTimeMSExpired
-        73 => (ErrorKind::InvalidInput, false),  // InvalidNamespace
+        26 | 27 => (ErrorKind::NotFound, false),  // NamespaceNotFound, IndexNotFound
+        50 => (ErrorKind::Timeout, true),         // MaxTimeMSExpired
+        73 => (ErrorKind::InvalidInput, false),   // InvalidNamespace
         10334 | 17419 => (ErrorKind::InvalidInput, false), // BSONObjectTooLarge
         20 if message.contains("Transaction numbers") || message.contains("transaction") => {
             (ErrorKind::Unsupported, false)

@@ -188,10 +188,7 @@ impl KeyValueStore for MongoKv {
         let coll = self.coll()?;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = DateTime::now();
-            let current = coll
-                .find_one(live_key(key, now))
-                .await
-                .map_err(map_err)?;
+            let current = coll.find_one(live_key(key, now)).await.map_err(map_err)?;
             match current {
                 None => {
                     let new = add_counter(key, 0, delta)?;
@@ -316,7 +313,9 @@ impl KeyValueStore for MongoKv {
             None => Ttl::Missing,
             Some(d) => match d.get("exp") {
                 Some(Bson::DateTime(exp)) => {
-                    let ms = exp.timestamp_millis().saturating_sub(now.timestamp_millis());
+                    let ms = exp
+                        .timestamp_millis()
+                        .saturating_sub(now.timestamp_millis());
                     Ttl::Expires(Duration::from_millis(ms.max(1) as u64))
                 }
                 _ => Ttl::Persistent,

@@ -96,7 +96,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
-            Err(Error::new(ErrorKind::Closed, "the MongoDB client was closed").with_backend(BACKEND))
+            Err(
+                Error::new(ErrorKind::Closed, "the MongoDB client was closed")
+                    .with_backend(BACKEND),
+            )
         } else {
             Ok(())
         }
@@ -161,17 +164,15 @@ impl MongoBackend {
         let mut config = MongoConfig::from_options(options).await?;
         let pool = Arc::new(PoolCounters::default());
         let counters = pool.clone();
-        config.client.cmap_event_handler =
-            Some(EventHandler::callback(move |ev: CmapEvent| counters.on(&ev)));
+        config.client.cmap_event_handler = Some(EventHandler::callback(move |ev: CmapEvent| {
+            counters.on(&ev)
+        }));
         let client = mongodb::Client::with_options(config.client).map_err(map_err)?;
         let db = client.database(&config.database);
         // One real round trip: the server answers and tells what it is.
-        let hello = db
-            .run_command(doc! { "hello": 1 })
-            .await
-            .map_err(map_err)?;
-        let transactions = hello.contains_key("setName")
-            || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(map_err)?;
+        let transactions =
+            hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
         tracing::debug!(target: "dbx", system = BACKEND, target_addr = %config.target, transactions, "dbx: connected");
         let shared = Arc::new(Shared {
             client,

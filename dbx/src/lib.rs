@@ -11,10 +11,10 @@ pub use databases::Databases;
 pub use dbx_core::{
     Backend, BreakerConfig, BreakerState, Collection, ColumnIndex, ConnectOptions, Database,
     DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, Driver, Error, ErrorKind,
-    FindOptions, Health, IndexSpec, TypedDocStream, UpdateResult, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy, PoolStatus,
-    Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
-    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json,
-    uuid,
+    FindOptions, Health, IndexSpec, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy,
+    PoolStatus, Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
+    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, TypedDocStream, UpdateResult,
+    Value, chrono, params, serde_json, uuid,
 };
 
 /// The core crate: traits and types for writing drivers.

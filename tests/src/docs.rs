@@ -25,7 +25,10 @@ pub async fn insert_and_find_one_roundtrip(db: &Dbx) {
         "ok": true,
     });
     let id = c.insert_one(&doc).await.unwrap();
-    assert!(id.get("$oid").is_some(), "generated _id is an ObjectId: {id}");
+    assert!(
+        id.get("$oid").is_some(),
+        "generated _id is an ObjectId: {id}"
+    );
     let back = c.find_one(&json!({"_id": id})).await.unwrap().unwrap();
     assert_eq!(back["_id"], id);
     assert_eq!(back["name"], "Ada");
@@ -54,8 +57,14 @@ pub async fn insert_many_returns_ids_in_order(db: &Dbx) {
     let c = coll(db, "insert_many");
     let docs: Vec<Value> = (0..5).map(|i| json!({"_id": i * 10, "i": i})).collect();
     let ids = c.insert_many(&docs).await.unwrap();
-    assert_eq!(ids, vec![json!(0), json!(10), json!(20), json!(30), json!(40)]);
-    let generated = c.insert_many(&[json!({"a": 1}), json!({"a": 2})]).await.unwrap();
+    assert_eq!(
+        ids,
+        vec![json!(0), json!(10), json!(20), json!(30), json!(40)]
+    );
+    let generated = c
+        .insert_many(&[json!({"a": 1}), json!({"a": 2})])
+        .await
+        .unwrap();
     assert_eq!(generated.len(), 2);
     assert_ne!(generated[0], generated[1]);
     assert_eq!(c.insert_many(&[]).await.unwrap(), Vec::<Value>::new());
@@ -84,7 +93,9 @@ pub async fn find_with_filter_projection_sort_limit_skip(db: &Dbx) {
     let or = c
         .find_all(
             &json!({"$or": [{"i": 1}, {"name": {"$in": ["n3", "n5"]}}]}),
-            FindOptions::new().sort(json!({"i": 1})).projection(json!({"i": 1, "_id": 0})),
+            FindOptions::new()
+                .sort(json!({"i": 1}))
+                .projection(json!({"i": 1, "_id": 0})),
         )
         .await
         .unwrap();
@@ -103,7 +114,10 @@ pub async fn find_streams_in_batches(db: &Dbx) {
     let docs: Vec<Value> = (0..250).map(|i| json!({"i": i})).collect();
     c.insert_many(&docs).await.unwrap();
     let mut stream = c
-        .find(&json!({}), FindOptions::new().sort(json!({"i": 1})).batch_size(7))
+        .find(
+            &json!({}),
+            FindOptions::new().sort(json!({"i": 1})).batch_size(7),
+        )
         .await
         .unwrap();
     let mut next = 0;
@@ -273,7 +287,10 @@ pub async fn delete_and_count(db: &Dbx) {
     assert_eq!(c.count(&json!({"g": 0})).await.unwrap(), 2);
     assert_eq!(c.delete_one(&json!({"g": 0})).await.unwrap(), 1);
     assert_eq!(c.count(&json!({"g": 0})).await.unwrap(), 1);
-    assert_eq!(c.delete_many(&json!({"g": {"$in": [0, 1]}})).await.unwrap(), 3);
+    assert_eq!(
+        c.delete_many(&json!({"g": {"$in": [0, 1]}})).await.unwrap(),
+        3
+    );
     assert_eq!(c.delete_one(&json!({"g": 7})).await.unwrap(), 0);
     assert_eq!(c.delete_many(&json!({})).await.unwrap(), 2);
     assert_eq!(c.count(&json!({})).await.unwrap(), 0);
@@ -289,14 +306,22 @@ pub async fn delete_and_count(db: &Dbx) {
 pub async fn unique_indexes_and_duplicate_keys(db: &Dbx) {
     let c = coll(db, "unique");
     let name = c
-        .create_index(IndexSpec::new(json!({"email": 1})).unique(true).name("by_email"))
+        .create_index(
+            IndexSpec::new(json!({"email": 1}))
+                .unique(true)
+                .name("by_email"),
+        )
         .await
         .unwrap();
     assert_eq!(name, "by_email");
     // Creating the same index again is fine.
-    c.create_index(IndexSpec::new(json!({"email": 1})).unique(true).name("by_email"))
-        .await
-        .unwrap();
+    c.create_index(
+        IndexSpec::new(json!({"email": 1}))
+            .unique(true)
+            .name("by_email"),
+    )
+    .await
+    .unwrap();
     let plain = c
         .create_index(IndexSpec::new(json!({"age": -1, "name": 1})))
         .await
@@ -314,7 +339,9 @@ pub async fn unique_indexes_and_duplicate_keys(db: &Dbx) {
     assert!(!e.is_transient(), "{e}");
     assert_eq!(e.operation(), Some("docs.insert_one"));
     // Duplicate _id too, and through an update.
-    c.insert_one(&json!({"_id": 1, "email": "b@x"})).await.unwrap();
+    c.insert_one(&json!({"_id": 1, "email": "b@x"}))
+        .await
+        .unwrap();
     expect_kind(c.insert_one(&json!({"_id": 1})).await, ErrorKind::Conflict);
     expect_kind(
         c.update_one(&json!({"_id": 1}), &json!({"$set": {"email": "a@x"}}))
@@ -453,7 +480,8 @@ pub async fn bad_documents_are_rejected_and_nothing_written(db: &Dbx) {
     );
     assert!(e.message().contains("document 2"), "{e}");
     let e = expect_kind(
-        c.insert_many(&[json!({"ok": 1}), json!({"bad.name": 2})]).await,
+        c.insert_many(&[json!({"ok": 1}), json!({"bad.name": 2})])
+            .await,
         ErrorKind::InvalidInput,
     );
     assert!(e.message().contains("document 1"), "{e}");
@@ -487,7 +515,10 @@ pub async fn invalid_collection_names_are_rejected(db: &Dbx) {
     let long = "c".repeat(300);
     for name in ["", "a$b", "system.users", "a\u{0}b", long.as_str()] {
         let c = docs.collection(name);
-        expect_kind(c.insert_one(&json!({"a": 1})).await, ErrorKind::InvalidInput);
+        expect_kind(
+            c.insert_one(&json!({"a": 1})).await,
+            ErrorKind::InvalidInput,
+        );
         expect_kind(c.find_one(&json!({})).await, ErrorKind::InvalidInput);
         expect_kind(c.count(&json!({})).await, ErrorKind::InvalidInput);
         expect_kind(c.drop().await, ErrorKind::InvalidInput);
@@ -553,7 +584,10 @@ pub async fn closed_database_refuses_document_operations(db: &Dbx) {
         c.find(&json!({}), FindOptions::new()).await.map(drop),
         ErrorKind::Closed,
     );
-    expect_kind(db.docs().unwrap().begin().await.map(drop), ErrorKind::Closed);
+    expect_kind(
+        db.docs().unwrap().begin().await.map(drop),
+        ErrorKind::Closed,
+    );
 }
 
 /// One `#[tokio::test]` per document conformance test, on both runtime

@@ -93,9 +93,12 @@ async fn invalid_urls_and_parameters_are_config_errors() {
 
 #[tokio::test]
 async fn driver_options_pass_through_and_the_pool_is_exposed() {
-    let db = Dbx::connect(&url_with("dbx_test", "maxPoolSize=3&appName=dbx-tests&retryWrites=true"))
-        .await
-        .unwrap();
+    let db = Dbx::connect(&url_with(
+        "dbx_test",
+        "maxPoolSize=3&appName=dbx-tests&retryWrites=true",
+    ))
+    .await
+    .unwrap();
     assert_eq!(db.backend_name(), "mongodb");
     let status = db.pool_status().unwrap();
     assert_eq!(status.max_size, 3);
@@ -148,7 +151,11 @@ async fn unreachable_server_is_a_bounded_transient_error() {
         .connect()
         .await
         .unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(
         matches!(e.kind(), ErrorKind::Connect | ErrorKind::Timeout),
         "{e}"
@@ -165,7 +172,9 @@ async fn kv_lives_in_its_collection_with_a_ttl_index() {
         .await
         .unwrap();
     let kv = db.kv().unwrap();
-    kv.set("k", b"v", Some(Duration::from_secs(60))).await.unwrap();
+    kv.set("k", b"v", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
     kv.set("p", b"w", None).await.unwrap();
     let c = db.docs().unwrap().collection(&coll);
     assert!(
@@ -258,7 +267,13 @@ async fn escape_hatch_reaches_the_official_driver() {
         .run_command(doc! { "ping": 1 })
         .await
         .unwrap();
-    assert_eq!(reply.get_f64("ok").ok().or(reply.get_i32("ok").ok().map(f64::from)), Some(1.0));
+    assert_eq!(
+        reply
+            .get_f64("ok")
+            .ok()
+            .or(reply.get_i32("ok").ok().map(f64::from)),
+        Some(1.0)
+    );
     db.close().await;
     expect_kind(db.mongo().map(drop), ErrorKind::Closed);
 }
@@ -289,18 +304,18 @@ struct TempServer {
 }
 
 impl TempServer {
-    fn start(bin: &PathBuf, dir: &std::path::Path, auth: bool) -> TempServer {
+    fn start(bin: &PathBuf, dir: &std::path::Path, extra: &[&str]) -> TempServer {
         let port = free_port();
         let mut cmd = Command::new(bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--storage-path")
             .arg(dir)
             .args(["--log-level", "WARNING"])
+            // The server is killed (SIGKILL) when dropped: commit durably.
+            .arg("--sync-on-commit")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if auth {
-            cmd.arg("--auth");
-        }
+        cmd.args(extra);
         let child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -326,7 +341,7 @@ async fn authentication_failures_are_permanent_and_never_show_the_password() {
     };
     let dir = tempfile::tempdir().unwrap();
     {
-        let server = TempServer::start(&bin, dir.path(), false);
+        let server = TempServer::start(&bin, dir.path(), &[]);
         let db = Dbx::connect(&format!("mongodb://127.0.0.1:{}/admin", server.port))
             .await
             .unwrap();
@@ -340,14 +355,8 @@ async fn authentication_failures_are_permanent_and_never_show_the_password() {
             .unwrap();
         db.close().await;
     }
-    let server = TempServer::start(&bin, dir.path(), true);
-    // SecantusDB stores SCRAM-SHA-256 credentials only, and the Rust driver's
-    // mechanism negotiation falls back to SCRAM-SHA-1 with it, so the
-    // mechanism is named (passed through to the driver as given).
-    let wrong = format!(
-        "mongodb://app:wrong-pass@127.0.0.1:{}/admin?authMechanism=SCRAM-SHA-256",
-        server.port
-    );
+    let server = TempServer::start(&bin, dir.path(), &["--auth"]);
+    let wrong = format!("mongodb://app:wrong-pass@127.0.0.1:{}/admin", server.port);
     let e = Dbx::builder(&wrong)
         .connect_timeout(Duration::from_secs(5))
         .connect()
@@ -357,6 +366,7 @@ async fn authentication_failures_are_permanent_and_never_show_the_password() {
     assert!(!e.is_transient(), "{e}");
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains("wrong-pass"), "{shown}");
+    // The mechanism option passes through to the driver.
     let right = format!(
         "mongodb://app:right-pass@127.0.0.1:{}/admin?authMechanism=SCRAM-SHA-256",
         server.port
@@ -386,4 +396,35 @@ async fn authentication_failures_are_permanent_and_never_show_the_password() {
         }
     }
     let _ = FindOptions::new();
+}
+
+#[tokio::test]
+async fn standalone_servers_refuse_transactions_clearly() {
+    let Some(bin) = secantusd() else {
+        eprintln!("SKIPPED standalone test: no secantusd-py (run scripts/start-mongo.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TempServer::start(&bin, dir.path(), &["--standalone"]);
+    let db = Dbx::connect(&format!("mongodb://127.0.0.1:{}/app", server.port))
+        .await
+        .unwrap();
+    assert!(!db.mongo().unwrap().supports_transactions());
+    let e = expect_kind(
+        db.docs().unwrap().begin().await.map(drop),
+        ErrorKind::Unsupported,
+    );
+    assert!(e.to_string().contains("replica set"), "{e}");
+    // Everything else works; mset writes every entry (one by one here).
+    let kv = db.kv().unwrap();
+    kv.mset(&[("a", b"1".as_slice()), ("b", b"2".as_slice())], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        kv.mget(&["a", "b"]).await.unwrap(),
+        vec![Some(b"1".to_vec()), Some(b"2".to_vec())]
+    );
+    let c = db.docs().unwrap().collection("things");
+    c.insert_one(&json!({"x": 1})).await.unwrap();
+    assert_eq!(c.count(&json!({})).await.unwrap(), 1);
 }
