@@ -428,3 +428,39 @@ async fn standalone_servers_refuse_transactions_clearly() {
     c.insert_one(&json!({"x": 1})).await.unwrap();
     assert_eq!(c.count(&json!({})).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_server_that_goes_away_gives_bounded_transient_errors() {
+    let Some(bin) = secantusd() else {
+        eprintln!("SKIPPED server-loss test: no secantusd-py (run scripts/start-mongo.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = TempServer::start(&bin, dir.path(), &[]);
+    let db = Dbx::builder(&format!("mongodb://127.0.0.1:{}/app", server.port))
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .retry(dbx::RetryConfig::disabled())
+        .connect()
+        .await
+        .unwrap();
+    let c = db.docs().unwrap().collection("things");
+    c.insert_one(&json!({"x": 1})).await.unwrap();
+    drop(server);
+    for _ in 0..3 {
+        let start = Instant::now();
+        let e = c.find_one(&json!({})).await.unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            matches!(e.kind(), ErrorKind::Connect | ErrorKind::Timeout),
+            "{e}"
+        );
+        assert!(e.is_transient(), "{e}");
+        let e = db.kv().unwrap().set("k", b"v", None).await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+    }
+}
