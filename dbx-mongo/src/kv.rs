@@ -1,6 +1,10 @@
 //! Key-value storage on one collection.
 //!
-//! Each key is a document `{_id: key, v: <binary>, exp: <date>?}`. A TTL
+//! Each key is a document `{_id: key, v: <binary>, exp: <date>?}`, or
+//! `{_id: key, n: <int64>, exp: <date>?}` when the value is a counter in
+//! canonical form (ASCII decimal `i64`, as `incr` writes it: the bytes are
+//! exactly `n`'s decimal text, so `get` returns what was stored) and `incr`
+//! is one atomic `$inc` on the server. A TTL
 //! index on `exp` (`expireAfterSeconds: 0`) lets the server sweep expired
 //! keys, but MongoDB's TTL monitor runs only about once a minute, so every
 //! read also filters on `exp` against the client's clock: an expired key is
@@ -15,13 +19,14 @@ use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
-use mongodb::options::IndexOptions;
+use mongodb::options::{IndexOptions, ReturnDocument};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Attempts of the compare-and-set loop of `incr` before giving up.
-const MAX_CAS_ATTEMPTS: usize = 10_000;
+/// Rounds of `incr` (update, else insert) before giving up; more than one
+/// only when the key appears, expires or changes type concurrently.
+const MAX_ATTEMPTS: usize = 1_000;
 
 #[derive(Debug)]
 pub(crate) struct MongoKv {
@@ -37,9 +42,11 @@ fn bin(value: &[u8]) -> Bson {
     })
 }
 
-/// Documents that exist and have not expired at `now`.
+/// Documents that have not expired at `now`: no `exp`, or a later one.
+/// (Written as `$not: {$lte}` rather than an `$or`, which SecantusDB
+/// plans as a collection scan; on mongod both use the `_id` index.)
 fn live(now: DateTime) -> Document {
-    doc! { "$or": [ { "exp": Bson::Null }, { "exp": { "$gt": now } } ] }
+    doc! { "exp": { "$not": { "$lte": now } } }
 }
 
 fn live_key(key: &str, now: DateTime) -> Document {
@@ -55,8 +62,19 @@ fn expiry(now: DateTime, ttl: Duration) -> DateTime {
     )
 }
 
+/// The counter a value stands for, if its bytes are exactly the canonical
+/// decimal text of an `i64`.
+fn canonical_counter(value: &[u8]) -> Option<i64> {
+    parse_counter("", value)
+        .ok()
+        .filter(|n| n.to_string().as_bytes() == value)
+}
+
 fn entry(value: &[u8], exp: Option<DateTime>) -> Document {
-    let mut d = doc! { "v": bin(value) };
+    let mut d = match canonical_counter(value) {
+        Some(n) => doc! { "n": n },
+        None => doc! { "v": bin(value) },
+    };
     if let Some(exp) = exp {
         d.insert("exp", exp);
     }
@@ -64,12 +82,14 @@ fn entry(value: &[u8], exp: Option<DateTime>) -> Document {
 }
 
 fn value_of(key: &str, doc: &Document) -> Result<Vec<u8>> {
-    match doc.get("v") {
-        Some(Bson::Binary(b)) => Ok(b.bytes.clone()),
+    match (doc.get("v"), doc.get("n")) {
+        (Some(Bson::Binary(b)), _) => Ok(b.bytes.clone()),
+        (None, Some(Bson::Int64(n))) => Ok(n.to_string().into_bytes()),
+        (None, Some(Bson::Int32(n))) => Ok(n.to_string().into_bytes()),
         _ => Err(Error::new(
             ErrorKind::WrongType,
             format!(
-                "the document of key {:?} has no binary `v` field (not written by dbx?)",
+                "the document of key {:?} has no binary `v` or integer `n` field (not written by dbx?)",
                 key.chars().take(64).collect::<String>()
             ),
         )
@@ -136,7 +156,7 @@ impl KeyValueStore for MongoKv {
         let doc = self
             .coll()?
             .find_one(live_key(key, DateTime::now()))
-            .projection(doc! { "v": 1 })
+            .projection(doc! { "v": 1, "n": 1 })
             .await
             .map_err(map_err)?;
         doc.map(|d| value_of(key, &d)).transpose()
@@ -186,8 +206,32 @@ impl KeyValueStore for MongoKv {
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let coll = self.coll()?;
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        // Only counters that stay within i64 match, so the server never
+        // overflows; a miss is then told apart by reading the entry.
+        let bound = if delta >= 0 {
+            doc! { "$type": "long", "$lte": i64::MAX - delta }
+        } else {
+            doc! { "$type": "long", "$gte": i64::MIN - delta }
+        };
+        for _ in 0..MAX_ATTEMPTS {
             let now = DateTime::now();
+            let mut filter = live_key(key, now);
+            filter.insert("n", bound.clone());
+            let updated = coll
+                .find_one_and_update(filter, doc! { "$inc": { "n": delta } })
+                .projection(doc! { "n": 1 })
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?;
+            if let Some(d) = updated {
+                return match d.get("n") {
+                    Some(Bson::Int64(n)) => Ok(*n),
+                    _ => {
+                        Err(Error::decode("incr: the server returned no counter")
+                            .with_backend(BACKEND))
+                    }
+                };
+            }
             let current = coll.find_one(live_key(key, now)).await.map_err(map_err)?;
             match current {
                 None => {
@@ -200,19 +244,23 @@ impl KeyValueStore for MongoKv {
                     }
                 }
                 Some(d) => {
+                    // Not a live in-range counter: a value that is not a
+                    // number (WrongType), an overflow (OutOfRange), or a
+                    // counter stored as bytes by another client.
                     let old = value_of(key, &d)?;
                     let new = add_counter(key, parse_counter(key, &old)?, delta)?;
-                    // Compare and set: only if value and expiry are unchanged.
-                    let exp = d.get("exp").cloned().unwrap_or(Bson::Null);
-                    let r = coll
-                        .update_one(
-                            doc! { "_id": key, "v": bin(&old), "exp": exp },
-                            doc! { "$set": { "v": bin(new.to_string().as_bytes()) } },
-                        )
-                        .await
-                        .map_err(map_err)?;
-                    if r.matched_count == 1 {
-                        return Ok(new);
+                    if d.contains_key("v") {
+                        let exp = d.get("exp").cloned().unwrap_or(Bson::Null);
+                        let r = coll
+                            .update_one(
+                                doc! { "_id": key, "v": bin(&old), "exp": exp },
+                                doc! { "$set": { "n": new }, "$unset": { "v": "" } },
+                            )
+                            .await
+                            .map_err(map_err)?;
+                        if r.matched_count == 1 {
+                            return Ok(new);
+                        }
                     }
                 }
             }
@@ -220,7 +268,7 @@ impl KeyValueStore for MongoKv {
         }
         Err(Error::new(
             ErrorKind::Conflict,
-            format!("incr lost {MAX_CAS_ATTEMPTS} races in a row"),
+            format!("incr lost {MAX_ATTEMPTS} races in a row"),
         )
         .set_transient(true)
         .with_backend(BACKEND))
@@ -232,7 +280,7 @@ impl KeyValueStore for MongoKv {
         let docs: Vec<Document> = self
             .coll()?
             .find(filter)
-            .projection(doc! { "v": 1 })
+            .projection(doc! { "v": 1, "n": 1 })
             .await
             .map_err(map_err)?
             .try_collect()

@@ -13,7 +13,7 @@ use dbx_tests::{expect_kind, table};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn url() -> String {
     std::env::var("DBX_TEST_MONGO_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018".to_owned())
@@ -39,8 +39,36 @@ fn url_with(db: &str, params: &str) -> String {
     u
 }
 
+/// This test process's database, named after the time and process id;
+/// databases of earlier runs older than an hour are dropped first, so the
+/// collections stay small (the shared server lives across runs).
+async fn test_db() -> &'static str {
+    static DB: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DB.get_or_init(|| async {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let admin = Dbx::connect(&url_with("admin", "")).await.unwrap();
+        let client = admin.mongo().unwrap().client().unwrap();
+        for name in client.list_database_names().await.unwrap() {
+            let stale = name
+                .strip_prefix("dbx_test_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|secs| secs.parse::<u64>().ok())
+                .is_some_and(|secs| secs + 3600 < now);
+            if stale {
+                client.database(&name).drop().await.unwrap();
+            }
+        }
+        admin.close().await;
+        format!("dbx_test_{now}_{}", std::process::id())
+    })
+    .await
+}
+
 async fn connect() -> Dbx {
-    Dbx::connect(&url_with("dbx_test", "")).await.unwrap()
+    Dbx::connect(&url_with(test_db().await, "")).await.unwrap()
 }
 
 mod kv {
@@ -134,7 +162,7 @@ async fn driver_options_pass_through_and_the_pool_is_exposed() {
     assert!(stats.operations >= 13, "{stats:?}");
     c.drop().await.unwrap();
     // pool_max_size sets the driver's pool.
-    let db = Dbx::builder(&url_with("dbx_test", ""))
+    let db = Dbx::builder(&url_with(test_db().await, ""))
         .pool_max_size(2)
         .connect()
         .await
@@ -168,7 +196,7 @@ async fn unreachable_server_is_a_bounded_transient_error() {
 #[tokio::test]
 async fn kv_lives_in_its_collection_with_a_ttl_index() {
     let coll = table("kv");
-    let db = Dbx::connect(&url_with("dbx_test", &format!("kv_collection={coll}")))
+    let db = Dbx::connect(&url_with(test_db().await, &format!("kv_collection={coll}")))
         .await
         .unwrap();
     let kv = db.kv().unwrap();
@@ -188,6 +216,25 @@ async fn kv_lives_in_its_collection_with_a_ttl_index() {
     assert!(k["exp"].get("$date").is_some(), "{k}");
     let p = c.find_one(&json!({"_id": "p"})).await.unwrap().unwrap();
     assert!(p.get("exp").is_none(), "{p}");
+    // Canonical counters are numbers on the server, so incr is one $inc;
+    // anything else stays bytes, and both read back exactly.
+    kv.set("n", b"41", None).await.unwrap();
+    kv.set("z", b"007", None).await.unwrap();
+    assert_eq!(kv.incr("n", 1).await.unwrap(), 42);
+    let n = c.find_one(&json!({"_id": "n"})).await.unwrap().unwrap();
+    assert_eq!(n["n"], 42, "{n}");
+    assert_eq!(kv.get("n").await.unwrap().as_deref(), Some(&b"42"[..]));
+    assert_eq!(kv.get("z").await.unwrap().as_deref(), Some(&b"007"[..]));
+    assert_eq!(
+        kv.incr("z", 1).await.unwrap_err().kind(),
+        ErrorKind::WrongType
+    );
+    // A counter written as bytes by another client still counts.
+    c.insert_one(&json!({"_id": "old", "v": {"$binary": {"base64": "MTA=", "subType": "00"}}}))
+        .await
+        .unwrap();
+    assert_eq!(kv.incr("old", 5).await.unwrap(), 15);
+    assert_eq!(kv.get("old").await.unwrap().as_deref(), Some(&b"15"[..]));
     // A document the KV layer did not write is a typed error, not a panic.
     c.insert_one(&json!({"_id": "foreign", "v": "text"}))
         .await
