@@ -99,6 +99,19 @@ fi
 for port in 6379 5432; do
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
 done
+# MongoDB wire protocol: SecantusDB from PyPI in a venv (MongoDB itself is not
+# in the package registries here). CI starts a fresh instance every run.
+if [ -z "${DBX_TEST_MONGO_URL:-}" ]; then
+  command -v python3 >/dev/null 2>&1 || { echo "python3 is needed for the MongoDB test server" >&2; exit 1; }
+  python3 -c 'import venv, ensurepip' 2>/dev/null || {
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  }
+  fresh=0; [ "${CI:-}" = true ] && fresh=1
+  DBX_TEST_MONGO_URL="$(DBX_MONGO_FRESH=$fresh bash scripts/start-mongo.sh)"
+  export DBX_TEST_MONGO_URL
+  echo "MongoDB-wire test server: $DBX_TEST_MONGO_URL"
+fi
 
 # --- 1. format --------------------------------------------------------------
 step "cargo fmt --check"

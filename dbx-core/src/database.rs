@@ -1,6 +1,7 @@
 //! [`Database`]: one connected database with its capabilities and policy, and
 //! the [`Backend`] trait a driver's connection implements.
 
+use crate::document::{Docs, DocumentStore};
 use crate::kv::{KeyValueStore, Kv};
 use crate::policy::breaker_pass::Pass;
 use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
@@ -74,6 +75,10 @@ pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     }
     /// The key-value capability, if offered.
     fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+        None
+    }
+    /// The document capability, if offered.
+    fn documents(&self) -> Option<Arc<dyn DocumentStore>> {
         None
     }
     /// One real round trip to the database.
@@ -437,6 +442,7 @@ struct Inner {
     ctx: Arc<Ctx>,
     sql: Option<Sql>,
     kv: Option<Kv>,
+    docs: Option<Docs>,
     options: ConnectOptions,
 }
 
@@ -491,12 +497,16 @@ impl Database {
         let _ = ctx.pool_probe.set(weak);
         let sql = backend.sql().map(|db| Sql::new(db, ctx.clone()));
         let kv = backend.kv().map(|store| Kv::new(store, ctx.clone()));
+        let docs = backend
+            .documents()
+            .map(|store| Docs::new(store, ctx.clone()));
         let db = Database {
             inner: Arc::new(Inner {
                 backend,
                 ctx,
                 sql,
                 kv,
+                docs,
                 options,
             }),
         };
@@ -565,6 +575,14 @@ impl Database {
     /// The key-value capability, or [`Unsupported`](ErrorKind::Unsupported).
     pub fn kv(&self) -> Result<&Kv> {
         self.inner.kv.as_ref().ok_or_else(|| self.unsupported("kv"))
+    }
+
+    /// The document capability, or [`Unsupported`](ErrorKind::Unsupported).
+    pub fn docs(&self) -> Result<&Docs> {
+        self.inner
+            .docs
+            .as_ref()
+            .ok_or_else(|| self.unsupported("document"))
     }
 
     /// Backend name (`"sqlite"`...).

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod database;
+pub mod document;
 pub mod error;
 pub mod kv;
 pub mod options;
@@ -15,6 +16,10 @@ pub mod value;
 
 pub use async_trait::async_trait;
 pub use database::{Backend, Database, Health, PoolStatus};
+pub use document::{
+    Collection, DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, FindOptions,
+    IndexSpec, TypedDocStream, UpdateResult,
+};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
 pub use options::{ConnectOptions, Secret};

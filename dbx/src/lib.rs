@@ -9,11 +9,12 @@ use std::time::Duration;
 pub use databases::Databases;
 
 pub use dbx_core::{
-    Backend, BreakerConfig, BreakerState, ColumnIndex, ConnectOptions, Database, Driver, Error,
-    ErrorKind, Health, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy, PoolStatus,
-    Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
-    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, Value, chrono, params, serde_json,
-    uuid,
+    Backend, BreakerConfig, BreakerState, Collection, ColumnIndex, ConnectOptions, Database,
+    DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, Driver, Error, ErrorKind,
+    FindOptions, Health, IndexSpec, KeyStream, KeyValueStore, Kv, Latency, LimitConfig, Policy,
+    PoolStatus, Registry, Result, RetryConfig, Row, RowStream, ScanPage, Secret, Sql, SqlDatabase,
+    SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, TypedDocStream, UpdateResult,
+    Value, chrono, params, serde_json, uuid,
 };
 
 /// The core crate: traits and types for writing drivers.
@@ -34,6 +35,11 @@ pub use dbx_redis as redis;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use dbx_postgres as postgres;
 
+/// The MongoDB driver (feature `mongo`).
+#[cfg(feature = "mongo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongo")))]
+pub use dbx_mongo as mongo;
+
 /// Every scheme dbx knows, with the cargo feature that brings its driver.
 const FEATURES: &[(&str, &str)] = &[
     ("sqlite", "sqlite"),
@@ -42,6 +48,8 @@ const FEATURES: &[(&str, &str)] = &[
     ("redis+unix", "redis"),
     ("postgres", "postgres"),
     ("postgresql", "postgres"),
+    ("mongodb", "mongo"),
+    ("mongodb+srv", "mongo"),
 ];
 
 /// The registry of the drivers this build of dbx includes, chosen by cargo
@@ -54,6 +62,8 @@ pub fn registry() -> Registry {
     r.register(dbx_redis::RedisDriver);
     #[cfg(feature = "postgres")]
     r.register(dbx_postgres::PostgresDriver);
+    #[cfg(feature = "mongo")]
+    r.register(dbx_mongo::MongoDriver);
     for (scheme, feature) in FEATURES {
         r.hint_feature(scheme, feature);
     }
@@ -103,6 +113,11 @@ impl Dbx {
     /// The key-value capability, or [`ErrorKind::Unsupported`] naming the backend.
     pub fn kv(&self) -> Result<&Kv> {
         self.db.kv()
+    }
+
+    /// The document capability, or [`ErrorKind::Unsupported`] naming the backend.
+    pub fn docs(&self) -> Result<&Docs> {
+        self.db.docs()
     }
 
     /// One real round trip: latency and pool state.
@@ -163,6 +178,20 @@ impl Dbx {
             .backend_as::<dbx_redis::RedisBackend>()
             .ok_or_else(|| {
                 Error::unsupported(format!("{} is not a Redis database", self.backend_name()))
+                    .with_backend(self.backend_name())
+            })
+    }
+
+    /// MongoDB-specific access (the official driver's client and
+    /// database), or [`ErrorKind::Unsupported`] if this is not MongoDB.
+    #[cfg(feature = "mongo")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mongo")))]
+    pub fn mongo(&self) -> Result<&dbx_mongo::MongoBackend> {
+        self.db.check_open()?;
+        self.db
+            .backend_as::<dbx_mongo::MongoBackend>()
+            .ok_or_else(|| {
+                Error::unsupported(format!("{} is not a MongoDB database", self.backend_name()))
                     .with_backend(self.backend_name())
             })
     }

@@ -8,6 +8,7 @@
 //! table, so runs against shared servers never collide.
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
+pub mod docs;
 pub mod fault;
 pub mod kv;
 pub mod sql;

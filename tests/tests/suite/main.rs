@@ -2,6 +2,8 @@
 //! tests. One test binary, so the workspace links once.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "mongo")]
+mod mongo;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]

@@ -1,0 +1,293 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod docs;
+mod error;
+mod kv;
+
+use crate::config::MongoConfig;
+use crate::docs::MongoDocs;
+use crate::error::{BACKEND, map_err};
+use crate::kv::MongoKv;
+use dbx_core::{
+    Backend, ConnectOptions, DocumentStore, Driver, Error, ErrorKind, KeyValueStore, PoolStatus,
+    Result,
+};
+use mongodb::bson::doc;
+use mongodb::event::EventHandler;
+use mongodb::event::cmap::CmapEvent;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::time::Duration;
+
+pub use crate::config::{DEFAULT_DATABASE, DEFAULT_KV_COLLECTION, DEFAULT_POOL_SIZE, DEFAULT_PORT};
+/// The official MongoDB driver underneath (its `bson` is `mongodb::bson`),
+/// for everything dbx does not cover: aggregation, change streams, GridFS.
+pub use mongodb;
+
+/// The MongoDB driver: serves `mongodb://` and `mongodb+srv://`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MongoDriver;
+
+#[async_trait::async_trait]
+impl Driver for MongoDriver {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["mongodb", "mongodb+srv"]
+    }
+
+    fn params(&self) -> &'static [&'static str] {
+        config::PARAMS
+    }
+
+    async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
+        Ok(Arc::new(MongoBackend::open(options).await?))
+    }
+}
+
+/// Connection figures kept from the driver's connection-pool events.
+#[derive(Debug, Default)]
+struct PoolCounters {
+    size: AtomicIsize,
+    in_use: AtomicIsize,
+    waiting: AtomicIsize,
+}
+
+impl PoolCounters {
+    fn on(&self, ev: &CmapEvent) {
+        let (counter, delta) = match ev {
+            CmapEvent::ConnectionCreated(_) => (&self.size, 1),
+            CmapEvent::ConnectionClosed(_) => (&self.size, -1),
+            CmapEvent::ConnectionCheckoutStarted(_) => (&self.waiting, 1),
+            CmapEvent::ConnectionCheckoutFailed(_) => (&self.waiting, -1),
+            CmapEvent::ConnectionCheckedOut(_) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                (&self.in_use, 1)
+            }
+            CmapEvent::ConnectionCheckedIn(_) => (&self.in_use, -1),
+            _ => return,
+        };
+        counter.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    fn get(c: &AtomicIsize) -> usize {
+        usize::try_from(c.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
+
+/// State shared by the backend, its capabilities and transactions.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    client: mongodb::Client,
+    pub(crate) db: mongodb::Database,
+    pub(crate) timeout: Duration,
+    /// Whether the server is a replica set member or mongos (transactions).
+    pub(crate) transactions: bool,
+    closed: AtomicBool,
+    pool: Arc<PoolCounters>,
+    pool_max_size: u32,
+    target: String,
+}
+
+impl Shared {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(
+                Error::new(ErrorKind::Closed, "the MongoDB client was closed")
+                    .with_backend(BACKEND),
+            )
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A session with a transaction started, or Unsupported on a standalone server.
+    pub(crate) async fn start_transaction(&self) -> Result<mongodb::ClientSession> {
+        self.check_open()?;
+        if !self.transactions {
+            return Err(Error::unsupported(format!(
+                "transactions need a replica set or a sharded cluster; the server at {} is a standalone mongod",
+                self.target
+            ))
+            .with_backend(BACKEND));
+        }
+        let mut session = self.client.start_session().await.map_err(map_err)?;
+        session.start_transaction().await.map_err(map_err)?;
+        Ok(session)
+    }
+}
+
+/// A connected MongoDB deployment and database: documents and key-value
+/// storage for dbx, and the official driver's client for everything else.
+///
+/// Reach it from a `dbx::Dbx` with `db.mongo()?`, from a
+/// [`Database`](dbx_core::Database) with `db.backend_as::<MongoBackend>()`,
+/// or open one directly with [`MongoBackend::connect`].
+#[derive(Debug)]
+pub struct MongoBackend {
+    shared: Arc<Shared>,
+    kv: Arc<MongoKv>,
+    docs: Arc<MongoDocs>,
+}
+
+impl MongoBackend {
+    /// Connect with options (see the crate docs for URLs and parameters).
+    /// The whole connect is bounded by `connect_timeout`.
+    pub async fn connect(options: &ConnectOptions) -> Result<Self> {
+        Self::open(options)
+            .await
+            .map_err(|e| e.with_backend(BACKEND).with_operation("connect"))
+    }
+
+    /// Parse `url` and [`connect`](Self::connect).
+    pub async fn connect_url(url: &str) -> Result<Self> {
+        Self::connect(&ConnectOptions::from_url(url)?).await
+    }
+
+    async fn open(options: &ConnectOptions) -> Result<Self> {
+        let limit = options.connect_timeout();
+        match tokio::time::timeout(limit, Self::open_unbounded(options)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("connecting did not finish within {limit:?}"),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    async fn open_unbounded(options: &ConnectOptions) -> Result<Self> {
+        let mut config = MongoConfig::from_options(options).await?;
+        let pool = Arc::new(PoolCounters::default());
+        let counters = pool.clone();
+        config.client.cmap_event_handler = Some(EventHandler::callback(move |ev: CmapEvent| {
+            counters.on(&ev)
+        }));
+        let client = mongodb::Client::with_options(config.client).map_err(map_err)?;
+        let db = client.database(&config.database);
+        // One real round trip: the server answers and tells what it is.
+        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(map_err)?;
+        let transactions =
+            hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        tracing::debug!(target: "dbx", system = BACKEND, target_addr = %config.target, transactions, "dbx: connected");
+        let shared = Arc::new(Shared {
+            client,
+            db,
+            timeout: config.timeout,
+            transactions,
+            closed: AtomicBool::new(false),
+            pool,
+            pool_max_size: config.pool_max_size,
+            target: config.target,
+        });
+        Ok(MongoBackend {
+            kv: Arc::new(MongoKv {
+                shared: shared.clone(),
+                collection: config.kv_collection,
+                ttl_index: tokio::sync::OnceCell::new(),
+            }),
+            docs: Arc::new(MongoDocs {
+                shared: shared.clone(),
+            }),
+            shared,
+        })
+    }
+
+    /// The official driver's client (shares the pool).
+    pub fn client(&self) -> Result<&mongodb::Client> {
+        self.shared.check_open()?;
+        Ok(&self.shared.client)
+    }
+
+    /// The database the URL names (`test` if none).
+    pub fn database(&self) -> Result<&mongodb::Database> {
+        self.shared.check_open()?;
+        Ok(&self.shared.db)
+    }
+
+    /// Whether the server supports multi-document transactions (a replica
+    /// set member or mongos).
+    pub fn supports_transactions(&self) -> bool {
+        self.shared.transactions
+    }
+
+    /// One `ping` round trip, bounded by the operation timeout.
+    pub async fn ping(&self) -> Result<()> {
+        self.shared.check_open()?;
+        let t = self.shared.timeout;
+        match tokio::time::timeout(t, self.shared.db.run_command(doc! { "ping": 1 })).await {
+            Ok(r) => r.map(drop).map_err(map_err),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("ping did not finish within {t:?}"),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    /// Connection figures of the driver's pool, from its pool events
+    /// (`max_size` is per server).
+    pub fn pool_status(&self) -> PoolStatus {
+        let p = &self.shared.pool;
+        let size = PoolCounters::get(&p.size);
+        let in_use = PoolCounters::get(&p.in_use).min(size);
+        PoolStatus::new(
+            self.shared.pool_max_size as usize,
+            size,
+            size - in_use,
+            in_use,
+            PoolCounters::get(&p.waiting),
+        )
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Refuse new work ([`ErrorKind::Closed`]) and shut the client down
+    /// (bounded by the operation timeout). Idempotent.
+    pub async fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shutdown = self.shared.client.clone().shutdown().immediate(true);
+        if tokio::time::timeout(self.shared.timeout, shutdown)
+            .await
+            .is_err()
+        {
+            tracing::warn!(target: "dbx", system = BACKEND, "dbx: the MongoDB client did not shut down in time");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for MongoBackend {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+        Some(self.kv.clone())
+    }
+
+    fn documents(&self) -> Option<Arc<dyn DocumentStore>> {
+        Some(self.docs.clone())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        MongoBackend::ping(self).await
+    }
+
+    async fn close(&self) {
+        MongoBackend::close(self).await;
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(MongoBackend::pool_status(self))
+    }
+}
