@@ -37,7 +37,11 @@ fn postgres(c: &mut Criterion) {
         benches::ensure_pg_database(&url).await.unwrap();
         benches::ensure_pg_accounts(&url, rows as i64).await.unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
-        let db = Dbx::connect(&format!("{url}{sep}shared_clients={SHARED}"))
+        // The raw clients speak plain TCP (NoTls): so does dbx here, or the
+        // comparison would be TLS against plain text (the server offers TLS
+        // and dbx's default `sslmode=prefer` takes it).
+        let tls = if url.contains("sslmode=") { "" } else { "&sslmode=disable" };
+        let db = Dbx::connect(&format!("{url}{sep}shared_clients={SHARED}{tls}"))
             .await
             .unwrap();
         let sql = db.sql().unwrap().clone();
