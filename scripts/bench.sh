@@ -59,12 +59,21 @@ fi
 
 # --- load runs: dbx-load against the servers' own tools ------------------
 # dbx-load prints key=value pairs; keep the throughput and the percentiles.
-run_load() { # tag args...
-  local tag=$1; shift
-  local line
-  if line=$("$load" --duration "$secs" "$@" 2>>"$log"); then
-    echo "$line" >>"$log"
-    record "load $tag $line"
+# With `--client dbx,raw,pool` the contenders run in one process, alternating
+# in 250 ms slices; each prints a line, recorded as <prefix>-<client>-r<round>.
+run_load() { # prefix round args...
+  local prefix=$1 round=$2; shift 2
+  local lines line client
+  if lines=$("$load" --duration "$secs" "$@" 2>>"$log"); then
+    echo "$lines" >>"$log"
+    while IFS= read -r line; do
+      client=$(sed -n 's/^client=\([a-z]*\).*/\1/p' <<<"$line")
+      if [ -n "$round" ]; then
+        record "load $prefix-$client-r$round $line"
+      else
+        record "load $prefix $line"
+      fi
+    done <<<"$lines"
   else
     say "dbx-load $* failed (see $log)"
   fi
@@ -77,9 +86,7 @@ if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
   for r in $(seq "$rounds"); do
     say "redis round $r/$rounds"
     for op in get set; do
-      for client in dbx raw pool; do
-        run_load "redis-$op-$client-r$r" --url "$redis_url" --op "$op" --concurrency 50 --client "$client"
-      done
+      run_load "redis-$op" "$r" --url "$redis_url" --op "$op" --concurrency 50 --client dbx,raw,pool
       rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
       record "tool redis-$op-r$r throughput=$rps"
     done
@@ -97,9 +104,7 @@ if pg_isready -q -h $pg_host -p $pg_port; then
   for r in $(seq "$rounds"); do
     say "postgres round $r/$rounds"
     for c in 8 50; do
-      for client in dbx raw pool; do
-        run_load "pg-c$c-$client-r$r" --url "$pg_url" --op select --concurrency $c --client "$client"
-      done
+      run_load "pg-c$c" "$r" --url "$pg_url" --op select --concurrency $c --client dbx,raw,pool
       tps=$(pgbench -S -M prepared -n -c $c -j 2 -T "$secs" -h $pg_host -p $pg_port -U $pg_user $pg_db 2>>"$log" \
         | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
       record "tool pg-c$c-r$r throughput=$tps"
@@ -114,7 +119,7 @@ qs=$CARGO_TARGET_DIR/release/examples/quickstart
 if rss=$(/usr/bin/time -f '%M' "$qs" 2>&1 >/dev/null | tail -1); then
   record "quickstart rss_kb=$rss"
 fi
-run_load "sqlite-connect" --url "sqlite::memory:" --op get --concurrency 1 --ops 1000
+run_load "sqlite-connect" "" --url "sqlite::memory:" --op get --concurrency 1 --ops 1000
 
 # --- the table ---------------------------------------------------------------
 machine="$(uname -srm), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"

@@ -12,7 +12,9 @@
 //! or `--ops N` operations in all, `--keys N` key space / rows (default
 //! 100000, like `redis-benchmark -r 100000` and `pgbench -i -s 1`),
 //! `--client dbx|raw|pool` (raw: the driver dbx wraps on dbx's connection
-//! model; pool: deadpool exclusive checkout), `--pool N` (pool size, default
+//! model; pool: deadpool exclusive checkout; a comma-separated list such as
+//! `dbx,raw` runs them in one process, alternating in 250 ms slices, and
+//! prints one line each), `--pool N` (pool size, default
 //! 16 for Redis and 8 for PostgreSQL), `--shared N` (PostgreSQL shared
 //! clients, default 2), `--threads N` (runtime workers, default: cores).
 //!
@@ -28,8 +30,6 @@
 
 use benches::{PG_SELECT, REDIS_VALUE, RawPg, percentile, redis_key};
 use dbx::{Dbx, params};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -105,15 +105,106 @@ fn parse_args() -> Args {
     if !matches!(a.op.as_str(), "get" | "set" | "select" | "incr") {
         usage(&format!("--op must be get, set, select or incr, got {:?}", a.op));
     }
-    if !matches!(a.client.as_str(), "dbx" | "raw" | "pool") {
+    if !a.client.split(',').all(|c| matches!(c, "dbx" | "raw" | "pool")) {
         usage(&format!("--client must be dbx, raw or pool, got {:?}", a.client));
     }
     a
 }
 
-type BoxFut = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-/// One operation, given its number.
-type OpFn = Arc<dyn Fn(u64) -> BoxFut + Send + Sync>;
+/// A client to drive, and what to run. Each call's future lives inline in
+/// its task (no box per operation), as in an application.
+#[derive(Clone)]
+enum Client {
+    DbxKv(dbx::Kv, Op),
+    DbxSql(dbx::Sql),
+    RawRedis(redis::aio::ConnectionManager, Op),
+    PoolRedis(deadpool_redis::Pool, Op),
+    RawPg(RawPg),
+    PoolPg(deadpool_postgres::Pool),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Get,
+    Set,
+    Incr,
+    Select,
+}
+
+fn redis_cmd(op: Op, key: &str) -> redis::Cmd {
+    let mut c = redis::cmd(match op {
+        Op::Get => "GET",
+        Op::Set => "SET",
+        _ => "INCRBY",
+    });
+    c.arg(key);
+    match op {
+        Op::Set => {
+            c.arg(REDIS_VALUE);
+        }
+        Op::Incr => {
+            c.arg(1);
+        }
+        _ => {}
+    }
+    c
+}
+
+impl Client {
+    /// Operation number `n` over a key space (or table) of `keys`.
+    async fn call(&self, n: u64, keys: u64) -> Result<(), String> {
+        let aid = (n % keys + 1) as i64;
+        match self {
+            Client::DbxKv(kv, op) => {
+                let key = redis_key(n, keys);
+                match op {
+                    Op::Get => kv.get(&key).await.map(|v| drop(std::hint::black_box(v))),
+                    Op::Set => kv.set(&key, REDIS_VALUE, None).await,
+                    _ => kv.incr(&key, 1).await.map(|v| {
+                        std::hint::black_box(v);
+                    }),
+                }
+                .map_err(|e| e.to_string())
+            }
+            Client::DbxSql(sql) => {
+                let row: (i64,) = sql
+                    .query_one_as(PG_SELECT, params![aid])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                std::hint::black_box(row);
+                Ok(())
+            }
+            Client::RawRedis(m, op) => {
+                let mut m = m.clone();
+                let r: redis::RedisResult<redis::Value> =
+                    redis_cmd(*op, &redis_key(n, keys)).query_async(&mut m).await;
+                r.map(|v| drop(std::hint::black_box(v))).map_err(|e| e.to_string())
+            }
+            Client::PoolRedis(pool, op) => {
+                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                let r: redis::RedisResult<redis::Value> =
+                    redis_cmd(*op, &redis_key(n, keys)).query_async(&mut *conn).await;
+                r.map(|v| drop(std::hint::black_box(v))).map_err(|e| e.to_string())
+            }
+            Client::RawPg(raw) => {
+                let aid = aid as i32;
+                let rows = raw.query(&[&aid]).await.map_err(|e| e.to_string())?;
+                let first = rows.first().ok_or_else(|| format!("no row aid={aid}"))?;
+                std::hint::black_box(first.get::<_, i32>(0));
+                Ok(())
+            }
+            Client::PoolPg(pool) => {
+                let aid = aid as i32;
+                let c = pool.get().await.map_err(|e| e.to_string())?;
+                let st = c.prepare_cached(PG_SELECT).await.map_err(|e| e.to_string())?;
+                let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
+                let first = rows.first().ok_or_else(|| format!("no row aid={aid}"))?;
+                std::hint::black_box(first.get::<_, i32>(0));
+                Ok(())
+            }
+        }
+    }
+}
 
 fn is_redis(url: &str) -> bool {
     url.starts_with("redis")
@@ -123,10 +214,15 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres")
 }
 
-/// Connect and return the operation to run.
-async fn prepare(a: &Args, connect: &mut Duration) -> Result<OpFn, String> {
+/// Connect and return the client to drive.
+async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
     let keys = a.keys;
-    let op = a.op.clone();
+    let op = match a.op.as_str() {
+        "get" => Op::Get,
+        "set" => Op::Set,
+        "incr" => Op::Incr,
+        _ => Op::Select,
+    };
     match a.client.as_str() {
         "dbx" => {
             if is_postgres(&a.url) {
@@ -135,106 +231,46 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<OpFn, String> {
             let started = Instant::now();
             let db = Dbx::connect(&a.url).await.map_err(|e| e.to_string())?;
             *connect = started.elapsed();
-            if op == "select" {
-                let sql = db.sql().map_err(|e| e.to_string())?.clone();
-                if is_postgres(&a.url) {
-                    benches::ensure_pg_accounts(&a.url, keys as i64)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                } else {
-                    sql.execute(
-                        "CREATE TABLE IF NOT EXISTS pgbench_accounts \
-                         (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, filler TEXT)",
-                        params![],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    sql.execute(
-                        "INSERT OR IGNORE INTO pgbench_accounts \
-                         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) \
-                         SELECT x, 1, 0, '' FROM c",
-                        params![keys as i64],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                }
-                return Ok(Arc::new(move |n| {
-                    let sql = sql.clone();
-                    Box::pin(async move {
-                        let aid = (n % keys + 1) as i64;
-                        let row: (i64,) = sql
-                            .query_one_as(PG_SELECT, params![aid])
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        std::hint::black_box(row);
-                        Ok(())
-                    })
-                }));
+            if op != Op::Select {
+                return Ok(Client::DbxKv(db.kv().map_err(|e| e.to_string())?.clone(), op));
             }
-            let kv = db.kv().map_err(|e| e.to_string())?.clone();
-            Ok(Arc::new(move |n| {
-                let kv = kv.clone();
-                let op = op.clone();
-                Box::pin(async move {
-                    let key = redis_key(n, keys);
-                    match op.as_str() {
-                        "get" => kv.get(&key).await.map(drop),
-                        "set" => kv.set(&key, REDIS_VALUE, None).await,
-                        _ => kv.incr(&key, 1).await.map(drop),
-                    }
-                    .map_err(|e| e.to_string())
-                })
-            }))
+            let sql = db.sql().map_err(|e| e.to_string())?.clone();
+            if is_postgres(&a.url) {
+                benches::ensure_pg_accounts(&a.url, keys as i64)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            } else {
+                sql.execute(
+                    "CREATE TABLE IF NOT EXISTS pgbench_accounts \
+                     (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, filler TEXT)",
+                    params![],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                sql.execute(
+                    "INSERT OR IGNORE INTO pgbench_accounts \
+                     WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) \
+                     SELECT x, 1, 0, '' FROM c",
+                    params![keys as i64],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            Ok(Client::DbxSql(sql))
         }
         client if is_redis(&a.url) => {
-            if op == "select" {
+            if op == Op::Select {
                 return Err("select is a SQL operation; Redis offers get, set and incr".into());
             }
-            let pool = if client == "pool" {
-                Some(benches::redis_pool(&a.url, a.pool.unwrap_or(16))?)
+            if client == "pool" {
+                Ok(Client::PoolRedis(benches::redis_pool(&a.url, a.pool.unwrap_or(16))?, op))
             } else {
-                None
-            };
-            let manager = if pool.is_none() {
-                Some(benches::raw_redis(&a.url).await.map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            Ok(Arc::new(move |n| {
-                let op = op.clone();
-                let pool = pool.clone();
-                let manager = manager.clone();
-                Box::pin(async move {
-                    let key = redis_key(n, keys);
-                    let mut c = redis::cmd(match op.as_str() {
-                        "get" => "GET",
-                        "set" => "SET",
-                        _ => "INCRBY",
-                    });
-                    c.arg(&key);
-                    match op.as_str() {
-                        "get" => {}
-                        "set" => {
-                            c.arg(REDIS_VALUE);
-                        }
-                        _ => {
-                            c.arg(1);
-                        }
-                    }
-                    let r: redis::RedisResult<redis::Value> = match (pool, manager) {
-                        (Some(pool), _) => {
-                            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-                            c.query_async(&mut *conn).await
-                        }
-                        (None, Some(mut m)) => c.query_async(&mut m).await,
-                        (None, None) => unreachable!("one client is always set"),
-                    };
-                    r.map(drop).map_err(|e| e.to_string())
-                })
-            }))
+                let m = benches::raw_redis(&a.url).await.map_err(|e| e.to_string())?;
+                Ok(Client::RawRedis(m, op))
+            }
         }
         client if is_postgres(&a.url) => {
-            if op != "select" {
+            if op != Op::Select {
                 return Err("--client raw|pool on PostgreSQL measures select only".into());
             }
             benches::ensure_pg_database(&a.url).await.map_err(|e| e.to_string())?;
@@ -242,29 +278,12 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<OpFn, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             if client == "pool" {
-                let pool = benches::pg_pool(&a.url, a.pool.unwrap_or(8))?;
-                Ok(Arc::new(move |n| {
-                    let pool = pool.clone();
-                    Box::pin(async move {
-                        let aid = (n % keys + 1) as i32;
-                        let c = pool.get().await.map_err(|e| e.to_string())?;
-                        let st = c.prepare_cached(PG_SELECT).await.map_err(|e| e.to_string())?;
-                        let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
-                        rows.first().map(|r| std::hint::black_box(r.get::<_, i32>(0))).map(|_| ()).ok_or_else(|| format!("no row aid={aid}"))
-                    })
-                }))
+                Ok(Client::PoolPg(benches::pg_pool(&a.url, a.pool.unwrap_or(8))?))
             } else {
                 let raw = RawPg::connect(&a.url, a.shared, PG_SELECT)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Arc::new(move |n| {
-                    let raw = raw.clone();
-                    Box::pin(async move {
-                        let aid = (n % keys + 1) as i32;
-                        let rows = raw.query(&[&aid]).await.map_err(|e| e.to_string())?;
-                        rows.first().map(|r| std::hint::black_box(r.get::<_, i32>(0))).map(|_| ()).ok_or_else(|| format!("no row aid={aid}"))
-                    })
-                }))
+                Ok(Client::RawPg(raw))
             }
         }
         _ => Err("--client raw|pool works with redis:// and postgres:// URLs".into()),
@@ -285,36 +304,35 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn run(a: Args) -> i32 {
-    let connect_start = Instant::now();
-    let mut connect = Duration::ZERO;
-    let op = match prepare(&a, &mut connect).await {
-        Ok(op) => op,
-        Err(e) => {
-            eprintln!("dbx-load: cannot prepare {} on {}: {e}", a.op, redact(&a.url));
-            return 1;
-        }
-    };
-    if connect.is_zero() {
-        connect = connect_start.elapsed();
-    }
-    // Warm up: every task's connection, statement caches, the allocator.
-    for n in 0..(a.concurrency as u64 * 4) {
-        if let Err(e) = op(n).await {
-            eprintln!("dbx-load: warm-up {} failed: {e}", a.op);
-            return 1;
-        }
-    }
+/// Samples of one client: latencies (ns), time spent, errors.
+#[derive(Default)]
+struct Tally {
+    lat: Vec<u64>,
+    elapsed: Duration,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Run `op` on `concurrency` tasks until `deadline` or, with `ops`, that
+/// many operations in all; add the samples to `tally`.
+async fn drive(
+    op: &Client,
+    concurrency: usize,
+    deadline: Instant,
+    ops: Option<u64>,
+    keys: u64,
+    base: u64,
+    tally: &mut Tally,
+) {
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let start = Instant::now();
-    let deadline = start + a.duration;
-    let mut tasks = Vec::with_capacity(a.concurrency);
-    for t in 0..a.concurrency as u64 {
+    let mut tasks = Vec::with_capacity(concurrency);
+    for t in 0..concurrency as u64 {
         let op = op.clone();
         let errors = errors.clone();
         let first_error = first_error.clone();
-        let quota = a.ops.map(|n| n / a.concurrency as u64 + u64::from(t < n % a.concurrency as u64));
+        let quota = ops.map(|n| n / concurrency as u64 + u64::from(t < n % concurrency as u64));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(quota.unwrap_or(100_000).min(10_000_000) as usize);
             let mut i = 0u64;
@@ -325,10 +343,10 @@ async fn run(a: Args) -> i32 {
                     None if before >= deadline => break,
                     _ => {}
                 }
-                if let Err(e) = op(t * 1_000_003 + i).await {
-                    if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                        *first_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    }
+                if let Err(e) = op.call(base + t * 1_000_003 + i, keys).await
+                    && errors.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    *first_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 }
                 lat.push(before.elapsed().as_nanos() as u64);
                 i += 1;
@@ -336,39 +354,100 @@ async fn run(a: Args) -> i32 {
             lat
         }));
     }
-    let mut all = Vec::new();
     for t in tasks {
         match t.await {
-            Ok(lat) => all.extend(lat),
+            Ok(lat) => tally.lat.extend(lat),
             Err(e) => {
-                eprintln!("dbx-load: a task failed: {e}");
-                return 1;
+                tally.errors += 1;
+                tally.first_error.get_or_insert_with(|| format!("a task failed: {e}"));
             }
         }
     }
-    let elapsed = start.elapsed();
-    all.sort_unstable();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!(
-        "client={} op={} url={} concurrency={} ops={} secs={:.3} throughput={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={} connect_ms={:.2}",
-        a.client,
-        a.op,
-        redact(&a.url),
-        a.concurrency,
-        all.len(),
-        elapsed.as_secs_f64(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        us(percentile(&all, 50.0)),
-        us(percentile(&all, 99.0)),
-        us(percentile(&all, 99.9)),
-        errors.load(Ordering::Relaxed),
-        connect.as_secs_f64() * 1e3,
-    );
+    tally.elapsed += start.elapsed();
+    tally.errors += errors.load(Ordering::Relaxed);
     if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        eprintln!("dbx-load: first error: {e}");
-        return 1;
+        tally.first_error.get_or_insert(e);
     }
-    0
+}
+
+async fn run(a: Args) -> i32 {
+    // `--client dbx,raw` compares clients in one process: their runs
+    // alternate in slices of `SLICE`, so a change in the machine's load
+    // hits all of them alike.
+    const SLICE: Duration = Duration::from_millis(250);
+    let clients: Vec<String> = a.client.split(',').map(str::to_owned).collect();
+    let mut ops = Vec::new();
+    let mut connects = Vec::new();
+    for client in &clients {
+        let mut one = a.clone();
+        one.client = client.clone();
+        let connect_start = Instant::now();
+        let mut connect = Duration::ZERO;
+        let op = match prepare(&one, &mut connect).await {
+            Ok(op) => op,
+            Err(e) => {
+                eprintln!("dbx-load: cannot prepare {} on {} for {client}: {e}", a.op, redact(&a.url));
+                return 1;
+            }
+        };
+        if connect.is_zero() {
+            connect = connect_start.elapsed();
+        }
+        // Warm up: every task's connection, statement caches, the allocator.
+        for n in 0..(a.concurrency as u64 * 4) {
+            if let Err(e) = op.call(n, a.keys).await {
+                eprintln!("dbx-load: warm-up {} for {client} failed: {e}", a.op);
+                return 1;
+            }
+        }
+        ops.push(op);
+        connects.push(connect);
+    }
+    let mut tallies: Vec<Tally> = clients.iter().map(|_| Tally::default()).collect();
+    if clients.len() == 1 {
+        let deadline = Instant::now() + a.duration;
+        drive(&ops[0], a.concurrency, deadline, a.ops, a.keys, 0, &mut tallies[0]).await;
+    } else {
+        let slices = match a.ops {
+            Some(_) => 1,
+            None => (a.duration.as_secs_f64() / SLICE.as_secs_f64()).ceil().max(1.0) as u64,
+        };
+        let slice = a.duration.div_f64(slices as f64);
+        for s in 0..slices {
+            // Alternate who goes first, so neither always follows the other.
+            for k in 0..clients.len() {
+                let i = if s % 2 == 0 { k } else { clients.len() - 1 - k };
+                let deadline = Instant::now() + slice;
+                drive(&ops[i], a.concurrency, deadline, a.ops, a.keys, s << 40, &mut tallies[i]).await;
+            }
+        }
+    }
+    let mut code = 0;
+    for ((client, tally), connect) in clients.iter().zip(&mut tallies).zip(&connects) {
+        tally.lat.sort_unstable();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let secs = tally.elapsed.as_secs_f64();
+        println!(
+            "client={} op={} url={} concurrency={} ops={} secs={:.3} throughput={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={} connect_ms={:.2}",
+            client,
+            a.op,
+            redact(&a.url),
+            a.concurrency,
+            tally.lat.len(),
+            secs,
+            tally.lat.len() as f64 / secs,
+            us(percentile(&tally.lat, 50.0)),
+            us(percentile(&tally.lat, 99.0)),
+            us(percentile(&tally.lat, 99.9)),
+            tally.errors,
+            connect.as_secs_f64() * 1e3,
+        );
+        if let Some(e) = tally.first_error.take() {
+            eprintln!("dbx-load: {client}: first error: {e}");
+            code = 1;
+        }
+    }
+    code
 }
 
 /// The URL without its password, for printing.
