@@ -127,6 +127,35 @@ fn policy(c: &mut Criterion) {
         lines(&mut g, "dbx_tracing_metrics");
     }
     g.finish();
+
+    // The same, from 50 tasks on a two-worker runtime: what the shared
+    // counters (in-flight, breaker, stats) and the timer wheel cost when
+    // the workers contend for them.
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("policy/kv_get_c50");
+    g.bench_function("direct", |b| {
+        b.to_async(&mt).iter_custom(|iters| {
+            let direct = direct.clone();
+            benches::concurrent(50, iters, move |_| {
+                let direct = direct.clone();
+                async move { direct.get("k").await.map(|v| drop(black_box(v))) }
+            })
+        })
+    });
+    g.bench_function("dbx_none", |b| {
+        b.to_async(&mt).iter_custom(|iters| {
+            let kv = kv.clone();
+            benches::concurrent(50, iters, move |_| {
+                let kv = kv.clone();
+                async move { kv.get("k").await.map(|v| drop(black_box(v))) }
+            })
+        })
+    });
+    g.finish();
 }
 
 fn config() -> Criterion {
