@@ -57,7 +57,12 @@ impl KeyValueStore for Noop {
     async fn ttl(&self, _key: &str) -> Result<Ttl> {
         Ok(Ttl::Missing)
     }
-    async fn scan_page(&self, _prefix: &str, _cursor: Option<&str>, _limit: usize) -> Result<ScanPage> {
+    async fn scan_page(
+        &self,
+        _prefix: &str,
+        _cursor: Option<&str>,
+        _limit: usize,
+    ) -> Result<ScanPage> {
         Ok(ScanPage::default())
     }
 }

@@ -24,7 +24,9 @@ const POOL: usize = 8;
 fn postgres(c: &mut Criterion) {
     let url = benches::pg_url();
     if !benches::reachable(&url, 5432) {
-        println!("skipping the PostgreSQL benches: no server reachable at {url} (set DBX_BENCH_PG_URL)");
+        println!(
+            "skipping the PostgreSQL benches: no server reachable at {url} (set DBX_BENCH_PG_URL)"
+        );
         return;
     }
     let rows: u64 = if benches::bench_mode() { 100_000 } else { 100 };
@@ -35,12 +37,18 @@ fn postgres(c: &mut Criterion) {
         .unwrap();
     let (sql, raw, pool) = rt.block_on(async {
         benches::ensure_pg_database(&url).await.unwrap();
-        benches::ensure_pg_accounts(&url, rows as i64).await.unwrap();
+        benches::ensure_pg_accounts(&url, rows as i64)
+            .await
+            .unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
         // The raw clients speak plain TCP (NoTls): so does dbx here, or the
         // comparison would be TLS against plain text (the server offers TLS
         // and dbx's default `sslmode=prefer` takes it).
-        let tls = if url.contains("sslmode=") { "" } else { "&sslmode=disable" };
+        let tls = if url.contains("sslmode=") {
+            ""
+        } else {
+            "&sslmode=disable"
+        };
         let db = Dbx::connect(&format!("{url}{sep}shared_clients={SHARED}{tls}"))
             .await
             .unwrap();
@@ -97,7 +105,10 @@ fn postgres(c: &mut Criterion) {
                         async move {
                             let aid = (n % rows + 1) as i32;
                             let c = pool.get().await.map_err(|e| e.to_string())?;
-                            let st = c.prepare_cached(PG_SELECT).await.map_err(|e| e.to_string())?;
+                            let st = c
+                                .prepare_cached(PG_SELECT)
+                                .await
+                                .map_err(|e| e.to_string())?;
                             let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
                             std::hint::black_box(rows[0].get::<_, i32>(0));
                             Ok::<(), String>(())

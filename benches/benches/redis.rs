@@ -21,7 +21,9 @@ const POOL: usize = 16;
 fn redis(c: &mut Criterion) {
     let url = benches::redis_url();
     if !benches::reachable(&url, 6379) {
-        println!("skipping the Redis benches: no server reachable at {url} (set DBX_BENCH_REDIS_URL)");
+        println!(
+            "skipping the Redis benches: no server reachable at {url} (set DBX_BENCH_REDIS_URL)"
+        );
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -33,7 +35,9 @@ fn redis(c: &mut Criterion) {
         let db = Dbx::connect(&url).await.unwrap();
         let kv = db.kv().unwrap().clone();
         for n in 0..KEYS {
-            kv.set(&redis_key(n, KEYS), REDIS_VALUE, None).await.unwrap();
+            kv.set(&redis_key(n, KEYS), REDIS_VALUE, None)
+                .await
+                .unwrap();
         }
         let manager = benches::raw_redis(&url).await.unwrap();
         let pool = benches::redis_pool(&url, POOL).unwrap();

@@ -43,7 +43,9 @@ pub async fn ensure_pg_database(url: &str) -> Result<(), tokio_postgres::Error> 
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         // A concurrent creator wins the race: that is fine.
-        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {quoted}")).await
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
             && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
             && e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
         {
@@ -180,7 +182,9 @@ impl RawPg {
 
 /// deadpool-postgres with `size` exclusive connections (the reference line).
 pub fn pg_pool(url: &str, size: usize) -> Result<deadpool_postgres::Pool, String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| e.to_string())?;
     let manager = deadpool_postgres::Manager::from_config(
         config,
         tokio_postgres::NoTls,

@@ -103,10 +103,20 @@ fn parse_args() -> Args {
         }
     }
     if !matches!(a.op.as_str(), "get" | "set" | "select" | "incr") {
-        usage(&format!("--op must be get, set, select or incr, got {:?}", a.op));
+        usage(&format!(
+            "--op must be get, set, select or incr, got {:?}",
+            a.op
+        ));
     }
-    if !a.client.split(',').all(|c| matches!(c, "dbx" | "raw" | "pool")) {
-        usage(&format!("--client must be dbx, raw or pool, got {:?}", a.client));
+    if !a
+        .client
+        .split(',')
+        .all(|c| matches!(c, "dbx" | "raw" | "pool"))
+    {
+        usage(&format!(
+            "--client must be dbx, raw or pool, got {:?}",
+            a.client
+        ));
     }
     a
 }
@@ -176,15 +186,19 @@ impl Client {
             }
             Client::RawRedis(m, op) => {
                 let mut m = m.clone();
-                let r: redis::RedisResult<redis::Value> =
-                    redis_cmd(*op, &redis_key(n, keys)).query_async(&mut m).await;
-                r.map(|v| drop(std::hint::black_box(v))).map_err(|e| e.to_string())
+                let r: redis::RedisResult<redis::Value> = redis_cmd(*op, &redis_key(n, keys))
+                    .query_async(&mut m)
+                    .await;
+                r.map(|v| drop(std::hint::black_box(v)))
+                    .map_err(|e| e.to_string())
             }
             Client::PoolRedis(pool, op) => {
                 let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-                let r: redis::RedisResult<redis::Value> =
-                    redis_cmd(*op, &redis_key(n, keys)).query_async(&mut *conn).await;
-                r.map(|v| drop(std::hint::black_box(v))).map_err(|e| e.to_string())
+                let r: redis::RedisResult<redis::Value> = redis_cmd(*op, &redis_key(n, keys))
+                    .query_async(&mut *conn)
+                    .await;
+                r.map(|v| drop(std::hint::black_box(v)))
+                    .map_err(|e| e.to_string())
             }
             Client::RawPg(raw) => {
                 let aid = aid as i32;
@@ -196,7 +210,10 @@ impl Client {
             Client::PoolPg(pool) => {
                 let aid = aid as i32;
                 let c = pool.get().await.map_err(|e| e.to_string())?;
-                let st = c.prepare_cached(PG_SELECT).await.map_err(|e| e.to_string())?;
+                let st = c
+                    .prepare_cached(PG_SELECT)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
                 let first = rows.first().ok_or_else(|| format!("no row aid={aid}"))?;
                 std::hint::black_box(first.get::<_, i32>(0));
@@ -226,13 +243,18 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
     match a.client.as_str() {
         "dbx" => {
             if is_postgres(&a.url) {
-                benches::ensure_pg_database(&a.url).await.map_err(|e| e.to_string())?;
+                benches::ensure_pg_database(&a.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             let started = Instant::now();
             let db = Dbx::connect(&a.url).await.map_err(|e| e.to_string())?;
             *connect = started.elapsed();
             if op != Op::Select {
-                return Ok(Client::DbxKv(db.kv().map_err(|e| e.to_string())?.clone(), op));
+                return Ok(Client::DbxKv(
+                    db.kv().map_err(|e| e.to_string())?.clone(),
+                    op,
+                ));
             }
             let sql = db.sql().map_err(|e| e.to_string())?.clone();
             if is_postgres(&a.url) {
@@ -263,9 +285,14 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
                 return Err("select is a SQL operation; Redis offers get, set and incr".into());
             }
             if client == "pool" {
-                Ok(Client::PoolRedis(benches::redis_pool(&a.url, a.pool.unwrap_or(16))?, op))
+                Ok(Client::PoolRedis(
+                    benches::redis_pool(&a.url, a.pool.unwrap_or(16))?,
+                    op,
+                ))
             } else {
-                let m = benches::raw_redis(&a.url).await.map_err(|e| e.to_string())?;
+                let m = benches::raw_redis(&a.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Client::RawRedis(m, op))
             }
         }
@@ -273,12 +300,17 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
             if op != Op::Select {
                 return Err("--client raw|pool on PostgreSQL measures select only".into());
             }
-            benches::ensure_pg_database(&a.url).await.map_err(|e| e.to_string())?;
+            benches::ensure_pg_database(&a.url)
+                .await
+                .map_err(|e| e.to_string())?;
             benches::ensure_pg_accounts(&a.url, keys as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             if client == "pool" {
-                Ok(Client::PoolPg(benches::pg_pool(&a.url, a.pool.unwrap_or(8))?))
+                Ok(Client::PoolPg(benches::pg_pool(
+                    &a.url,
+                    a.pool.unwrap_or(8),
+                )?))
             } else {
                 let raw = RawPg::connect(&a.url, a.shared, PG_SELECT)
                     .await
@@ -359,7 +391,9 @@ async fn drive(
             Ok(lat) => tally.lat.extend(lat),
             Err(e) => {
                 tally.errors += 1;
-                tally.first_error.get_or_insert_with(|| format!("a task failed: {e}"));
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("a task failed: {e}"));
             }
         }
     }
@@ -386,7 +420,11 @@ async fn run(a: Args) -> i32 {
         let op = match prepare(&one, &mut connect).await {
             Ok(op) => op,
             Err(e) => {
-                eprintln!("dbx-load: cannot prepare {} on {} for {client}: {e}", a.op, redact(&a.url));
+                eprintln!(
+                    "dbx-load: cannot prepare {} on {} for {client}: {e}",
+                    a.op,
+                    redact(&a.url)
+                );
                 return 1;
             }
         };
@@ -406,11 +444,22 @@ async fn run(a: Args) -> i32 {
     let mut tallies: Vec<Tally> = clients.iter().map(|_| Tally::default()).collect();
     if clients.len() == 1 {
         let deadline = Instant::now() + a.duration;
-        drive(&ops[0], a.concurrency, deadline, a.ops, a.keys, 0, &mut tallies[0]).await;
+        drive(
+            &ops[0],
+            a.concurrency,
+            deadline,
+            a.ops,
+            a.keys,
+            0,
+            &mut tallies[0],
+        )
+        .await;
     } else {
         let slices = match a.ops {
             Some(_) => 1,
-            None => (a.duration.as_secs_f64() / SLICE.as_secs_f64()).ceil().max(1.0) as u64,
+            None => (a.duration.as_secs_f64() / SLICE.as_secs_f64())
+                .ceil()
+                .max(1.0) as u64,
         };
         let slice = a.duration.div_f64(slices as f64);
         for s in 0..slices {
@@ -418,7 +467,16 @@ async fn run(a: Args) -> i32 {
             for k in 0..clients.len() {
                 let i = if s % 2 == 0 { k } else { clients.len() - 1 - k };
                 let deadline = Instant::now() + slice;
-                drive(&ops[i], a.concurrency, deadline, a.ops, a.keys, s << 40, &mut tallies[i]).await;
+                drive(
+                    &ops[i],
+                    a.concurrency,
+                    deadline,
+                    a.ops,
+                    a.keys,
+                    s << 40,
+                    &mut tallies[i],
+                )
+                .await;
             }
         }
     }
