@@ -1,7 +1,8 @@
 //! SQLite through dbx against rusqlite used directly, side by side in one run.
 //!
 //! Point select by primary key and single-row insert on an in-memory table of
-//! 10k rows, one operation at a time. dbx runs on a multi-thread runtime
+//! 10k rows (100 in test mode, under `cargo test --all-targets`), one
+//! operation at a time. dbx runs on a multi-thread runtime
 //! (`block_in_place` path) and on a current-thread runtime (`spawn_blocking`
 //! path). Report ratios to the raw figure, not absolute times.
 //!
@@ -11,21 +12,25 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dbx::{Dbx, params};
 use std::hint::black_box;
 
-const ROWS: i64 = 10_000;
+/// Rows of the table: 10k under `cargo bench`, 100 when run once in test mode.
+fn rows() -> i64 {
+    if benches::bench_mode() { 10_000 } else { 100 }
+}
 
 fn raw(c: &mut Criterion) {
+    let rows = rows();
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
         .unwrap();
     conn.execute(
         "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT x, 'value-' || x FROM c",
-        [ROWS],
+        [rows],
     )
     .unwrap();
     let mut i = 0i64;
     c.bench_function("sqlite/point_select/raw_rusqlite", |b| {
         b.iter(|| {
-            i = i % ROWS + 1;
+            i = i % rows + 1;
             let mut st = conn
                 .prepare_cached("SELECT id, v FROM t WHERE id = ?1")
                 .unwrap();
@@ -33,7 +38,7 @@ fn raw(c: &mut Criterion) {
             black_box(row)
         })
     });
-    let mut n = ROWS;
+    let mut n = rows;
     c.bench_function("sqlite/insert/raw_rusqlite", |b| {
         b.iter(|| {
             n += 1;
@@ -46,13 +51,14 @@ fn raw(c: &mut Criterion) {
 }
 
 fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
+    let rows = rows();
     let db = rt.block_on(async {
         let db = Dbx::connect("sqlite::memory:").await.unwrap();
         let sql = db.sql().unwrap();
         sql.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)", params![]).await.unwrap();
         sql.execute(
             "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) SELECT x, 'value-' || x FROM c",
-            params![ROWS],
+            params![rows],
         )
         .await
         .unwrap();
@@ -62,7 +68,7 @@ fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
     let mut i = 0i64;
     c.bench_function(&format!("sqlite/point_select/dbx_{label}"), |b| {
         b.to_async(&rt).iter(|| {
-            i = i % ROWS + 1;
+            i = i % rows + 1;
             let sql = &sql;
             async move {
                 let row: (i64, String) = sql
@@ -73,7 +79,7 @@ fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
             }
         })
     });
-    let mut n = ROWS;
+    let mut n = rows;
     c.bench_function(&format!("sqlite/insert/dbx_{label}"), |b| {
         b.to_async(&rt).iter(|| {
             n += 1;

@@ -1,0 +1,232 @@
+//! Shared pieces of the dbx benches and the `dbx-load` load generator: the
+//! raw clients dbx is compared with (on the same connection model), a
+//! concurrent runner, and server set-up.
+//!
+//! Connection models compared:
+//!
+//! | backend    | dbx                                   | raw, same model                         | reference                          |
+//! |------------|---------------------------------------|-----------------------------------------|------------------------------------|
+//! | Redis      | one shared multiplexed connection     | one redis-rs `ConnectionManager`        | deadpool-redis, exclusive checkout |
+//! | PostgreSQL | `shared_clients` pipelined clients (2) | as many tokio-postgres clients, round robin | deadpool-postgres, exclusive checkout |
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Redis the benches talk to (`DBX_BENCH_REDIS_URL` overrides).
+pub fn redis_url() -> String {
+    std::env::var("DBX_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// PostgreSQL the benches talk to (`DBX_BENCH_PG_URL` overrides).
+pub fn pg_url() -> String {
+    std::env::var("DBX_BENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dbx_bench".into())
+}
+
+/// Create the database `url` names if it does not exist yet (connecting to
+/// the `postgres` database of the same server to do so).
+pub async fn ensure_pg_database(url: &str) -> Result<(), tokio_postgres::Error> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let Some(name) = config.get_dbname().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, conn) = admin.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // A concurrent creator wins the race: that is fine.
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+            && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+            && e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Whether criterion runs for real (`cargo bench`) rather than once in test
+/// mode (`cargo test --all-targets`): decides the data sizes.
+pub fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// Whether something listens at `host:port` (a quick TCP connect, 500 ms).
+pub fn reachable(url: &str, default_port: u16) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let hostport = rest.split(['/', '?']).next().unwrap_or(rest);
+    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let addr = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    use std::net::ToSocketAddrs;
+    let Ok(mut addrs) = addr.to_socket_addrs() else {
+        return false;
+    };
+    addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+}
+
+/// Run `total` calls of `op` spread over `tasks` Tokio tasks (the call
+/// number is the argument) and return the wall time of the whole batch.
+/// Panics if an operation fails: a benchmark of failures is meaningless.
+pub async fn concurrent<F, Fut, E>(tasks: usize, total: u64, op: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Debug,
+{
+    let tasks = tasks.max(1) as u64;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(tasks as usize);
+    for t in 0..tasks {
+        let n = total / tasks + u64::from(t < total % tasks);
+        let op = op.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..n {
+                if let Err(e) = op(t * 1_000_003 + i).await {
+                    panic!("benchmark operation failed: {e:?}");
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("benchmark task panicked");
+    }
+    start.elapsed()
+}
+
+/// A redis-benchmark style key: `key:` and 12 digits, `n` modulo `keyspace`.
+pub fn redis_key(n: u64, keyspace: u64) -> String {
+    format!("key:{:012}", n % keyspace.max(1))
+}
+
+/// The value `SET` writes, like redis-benchmark's default `-d 3`.
+pub const REDIS_VALUE: &[u8] = b"xxx";
+
+/// The point select pgbench -S runs, in dbx's placeholder syntax (the same on
+/// both sides).
+pub const PG_SELECT: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
+
+/// Raw redis-rs on dbx's model: one `ConnectionManager` (a multiplexed,
+/// self-reconnecting connection) shared by every task, with the same
+/// timeouts dbx configures.
+pub async fn raw_redis(url: &str) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    client.get_connection_manager_with_config(config).await
+}
+
+/// deadpool-redis with `size` exclusive connections (the reference line).
+pub fn redis_pool(url: &str, size: usize) -> Result<deadpool_redis::Pool, String> {
+    let manager = deadpool_redis::Manager::new(url).map_err(|e| e.to_string())?;
+    deadpool_redis::Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Raw tokio-postgres on dbx's model: `n` clients, each with the statement
+/// prepared once, shared round robin by every task (requests of many tasks
+/// pipeline on one connection).
+#[derive(Clone)]
+pub struct RawPg {
+    clients: Arc<[(tokio_postgres::Client, tokio_postgres::Statement)]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl RawPg {
+    /// Open `n` clients and prepare `sql` on each (`sql` uses `$1..$N`).
+    pub async fn connect(url: &str, n: usize, sql: &str) -> Result<RawPg, tokio_postgres::Error> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            let stmt = client.prepare(sql).await?;
+            clients.push((client, stmt));
+        }
+        Ok(RawPg {
+            clients: clients.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Run the prepared statement on the next client; rows returned.
+    pub async fn query(
+        &self,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        let (client, stmt) = &self.clients[i];
+        client.query(stmt, params).await
+    }
+}
+
+/// deadpool-postgres with `size` exclusive connections (the reference line).
+pub fn pg_pool(url: &str, size: usize) -> Result<deadpool_postgres::Pool, String> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| e.to_string())?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Make sure `pgbench_accounts` (the table pgbench -S reads) exists with at
+/// least `rows` rows; pgbench's own `pgbench -i` table is used when present.
+pub async fn ensure_pg_accounts(url: &str, rows: i64) -> Result<(), tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS pgbench_accounts \
+             (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO pgbench_accounts (aid, bid, abalance, filler) \
+             SELECT g, 1, 0, '' FROM generate_series(1, $1::int) g ON CONFLICT (aid) DO NOTHING",
+            &[&(rows as i32)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Latency percentiles of a set of samples (nanoseconds), sorted in place.
+pub fn percentile(sorted: &[u64], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Duration::from_nanos(sorted[rank.clamp(1, sorted.len()) - 1])
+}

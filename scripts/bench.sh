@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Run every dbx comparison in one go and write a markdown table of ratios
+# (dbx / raw driver on the same connection model, dbx / the server's own tool).
+#
+#   scripts/bench.sh [OUTPUT.md]          default: $CARGO_TARGET_DIR/bench/report.md
+#
+# Needs the local servers: Redis at $DBX_BENCH_REDIS_URL (redis://127.0.0.1:6379)
+# and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth); a missing
+# server's rows are skipped. Uses redis-benchmark, pgbench, createdb, python3.
+#
+# Knobs: DBX_BENCH_SECS (seconds per load run, default 5), DBX_BENCH_ROUNDS
+# (interleaved rounds per comparison, default 3; the table shows the median
+# of the per-round ratios), DBX_BENCH_CRITERION=0 to skip the criterion benches.
+#
+# Ratios, not absolute times: the machines are shared and noisy, so each
+# comparison runs its contenders back to back, round after round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+out=${1:-$CARGO_TARGET_DIR/bench/report.md}
+secs=${DBX_BENCH_SECS:-5}
+rounds=${DBX_BENCH_ROUNDS:-3}
+redis_url=${DBX_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=dbx_bench
+# Plain TCP on every side (the raw clients use NoTls; pgbench is told the same).
+pg_url="postgres://$pg_user@$pg_host:$pg_port/$pg_db?sslmode=disable"
+export DBX_BENCH_PG_URL=$pg_url DBX_BENCH_REDIS_URL=$redis_url PGSSLMODE=disable
+work=$CARGO_TARGET_DIR/bench
+mkdir -p "$work" "$(dirname "$out")"
+results=$work/results.txt
+: >"$results"
+log=$work/bench.log
+: >"$log"
+say() { echo "bench.sh: $*" >&2; }
+record() { echo "$*" >>"$results"; }
+
+say "building (release)"
+cargo build --release -q -p benches --bin dbx-load
+cargo build --release -q -p examples --example quickstart
+load=$CARGO_TARGET_DIR/release/dbx-load
+
+# --- criterion: per-operation comparisons -------------------------------
+if [ "${DBX_BENCH_CRITERION:-1}" != 0 ]; then
+  export CRITERION_HOME=$work/criterion
+  rm -rf "$CRITERION_HOME"
+  say "criterion benches (sqlite, policy, redis, postgres)"
+  cargo bench -q -p benches --bench sqlite --bench policy --bench redis --bench postgres 2>&1 | tee -a "$log" >&2
+  python3 - "$CRITERION_HOME" >>"$results" <<'PY'
+import json, os, sys
+home = sys.argv[1]
+for d, _, files in os.walk(home):
+    if d.endswith("/new") and "benchmark.json" in files:
+        b = json.load(open(os.path.join(d, "benchmark.json")))
+        e = json.load(open(os.path.join(d, "estimates.json")))
+        print(f"crit {b['full_id']} {e['median']['point_estimate']:.3f}")
+PY
+fi
+
+# --- load runs: dbx-load against the servers' own tools ------------------
+# dbx-load prints key=value pairs; keep the throughput and the percentiles.
+# With `--client dbx,raw,pool` the contenders run in one process, alternating
+# in 250 ms slices; each prints a line, recorded as <prefix>-<client>-r<round>.
+run_load() { # prefix round args...
+  local prefix=$1 round=$2; shift 2
+  local lines line client
+  if lines=$("$load" --duration "$secs" "$@" 2>>"$log"); then
+    echo "$lines" >>"$log"
+    while IFS= read -r line; do
+      client=$(sed -n 's/^client=\([a-z]*\).*/\1/p' <<<"$line")
+      if [ -n "$round" ]; then
+        record "load $prefix-$client-r$round $line"
+      else
+        record "load $prefix $line"
+      fi
+    done <<<"$lines"
+  else
+    say "dbx-load $* failed (see $log)"
+  fi
+}
+
+if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
+  # Fill the keys GET reads, as redis-benchmark -r 100000 names them.
+  "$load" --url "$redis_url" --op set --concurrency 50 --ops 200000 --keys 100000 >>"$log" 2>&1
+  n=$((secs * 150000))
+  for r in $(seq "$rounds"); do
+    say "redis round $r/$rounds"
+    for op in get set; do
+      run_load "redis-$op" "$r" --url "$redis_url" --op "$op" --concurrency 50 --client dbx,raw,pool
+      rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
+      record "tool redis-$op-r$r throughput=$rps"
+    done
+  done
+else
+  say "skipping Redis: no server at $redis_url"
+fi
+
+if pg_isready -q -h $pg_host -p $pg_port; then
+  if ! psql -h $pg_host -p $pg_port -U $pg_user -Atqc "select 1 from pg_database where datname='$pg_db'" postgres | grep -q 1; then
+    createdb -h $pg_host -p $pg_port -U $pg_user $pg_db
+  fi
+  say "pgbench -i (scale 1: 100000 accounts)"
+  pgbench -i -q -s 1 -h $pg_host -p $pg_port -U $pg_user $pg_db >>"$log" 2>&1
+  for r in $(seq "$rounds"); do
+    say "postgres round $r/$rounds"
+    for c in 8 50; do
+      run_load "pg-c$c" "$r" --url "$pg_url" --op select --concurrency $c --client dbx,raw,pool
+      tps=$(pgbench -S -M prepared -n -c $c -j 2 -T "$secs" -h $pg_host -p $pg_port -U $pg_user $pg_db 2>>"$log" \
+        | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+      record "tool pg-c$c-r$r throughput=$tps"
+    done
+  done
+else
+  say "skipping PostgreSQL: no server at $pg_host:$pg_port"
+fi
+
+# --- quickstart: peak RSS and connect-to-ready ---------------------------
+qs=$CARGO_TARGET_DIR/release/examples/quickstart
+if rss=$(/usr/bin/time -f '%M' "$qs" 2>&1 >/dev/null | tail -1); then
+  record "quickstart rss_kb=$rss"
+fi
+run_load "sqlite-connect" "" --url "sqlite::memory:" --op get --concurrency 1 --ops 1000
+
+# --- the table ---------------------------------------------------------------
+machine="$(uname -srm), $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+python3 - "$results" "$machine" "$(date -u '+%Y-%m-%d %H:%M UTC')" "scripts/bench.sh $*" "$secs" "$rounds" >"$out" <<'PY'
+import re, statistics, sys
+path, machine, date, command, secs, rounds = sys.argv[1:7]
+crit, load, tool, misc = {}, {}, {}, {}
+for line in open(path):
+    kind, tag, *rest = line.split()
+    kv = dict(x.split("=", 1) for x in rest if "=" in x)
+    if kind == "crit":
+        crit[tag] = float(rest[0])
+    elif kind == "load":
+        load[tag] = kv
+    elif kind == "tool":
+        tool[tag] = kv
+    else:
+        misc[kind] = {tag.split("=")[0]: tag.split("=")[1]}
+
+def rounds_of(prefix, src):
+    out = {}
+    for tag, kv in src.items():
+        m = re.fullmatch(re.escape(prefix) + r"-r(\d+)", tag)
+        if m and kv.get("throughput") not in (None, ""):
+            out[int(m.group(1))] = kv
+    return out
+
+def med_ratio(a, b, key="throughput"):
+    rs = [float(a[r][key]) / float(b[r][key]) for r in a if r in b and float(b[r][key]) > 0]
+    return (statistics.median(rs), rs) if rs else (None, [])
+
+def med(src, key):
+    vs = [float(kv[key]) for kv in src.values() if key in kv]
+    return statistics.median(vs) if vs else None
+
+def fmt(x, nd=2):
+    return "–" if x is None else f"{x:.{nd}f}"
+
+rows = []
+def row(what, ratio, target, met, detail):
+    rows.append(f"| {what} | {ratio} | {target} | {met} | {detail} |")
+
+def verdict(x, lo=None, hi=None):
+    if x is None:
+        return "not measured"
+    ok = (lo is None or x >= lo) and (hi is None or x <= hi)
+    return "met" if ok else "**missed**"
+
+# Throughput comparisons at N tasks (ratio = dbx ops/s / other ops/s).
+for op, label in (("get", "GET"), ("set", "SET")):
+    d = rounds_of(f"redis-{op}-dbx", load)
+    if not d:
+        continue
+    raw, pool, rb = rounds_of(f"redis-{op}-raw", load), rounds_of(f"redis-{op}-pool", load), rounds_of(f"redis-{op}", tool)
+    r1, rs1 = med_ratio(d, raw)
+    r2, rs2 = med_ratio(d, rb)
+    r3, _ = med_ratio(d, pool)
+    t = op == "get"
+    row(f"Redis {label}, 50 tasks: dbx / raw redis-rs ConnectionManager", fmt(r1), "≥ 0.95" if t else "–", verdict(r1, 0.95) if t else "–",
+        f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
+    row(f"Redis {label}, 50 tasks: dbx / redis-benchmark -c 50", fmt(r2), "≥ 3" if t else "–", verdict(r2, 3) if t else "–",
+        f"redis-benchmark {fmt(med(rb,'throughput'),0)} rps")
+    row(f"Redis {label}, 50 tasks: dbx / deadpool-redis (16, checkout)", fmt(r3), "reference", "–", f"deadpool {fmt(med(pool,'throughput'),0)} ops/s")
+    if t:
+        p99 = med(d, "p99_us")
+        row("Redis GET p99 latency, 50 tasks (dbx)", f"{fmt(p99,0)} µs", "< 2000 µs", verdict(p99, hi=2000),
+            f"p50 {fmt(med(d,'p50_us'),0)} µs, p99.9 {fmt(med(d,'p999_us'),0)} µs")
+
+for c in (8, 50):
+    d = rounds_of(f"pg-c{c}-dbx", load)
+    if not d:
+        continue
+    raw, pool, pg = rounds_of(f"pg-c{c}-raw", load), rounds_of(f"pg-c{c}-pool", load), rounds_of(f"pg-c{c}", tool)
+    r1, rs1 = med_ratio(d, raw)
+    r2, rs2 = med_ratio(d, pg)
+    r3, _ = med_ratio(d, pool)
+    row(f"PostgreSQL point select, {c} tasks: dbx / raw tokio-postgres (2 shared clients)", fmt(r1),
+        "≥ 0.95" if c == 50 else "–", verdict(r1, 0.95) if c == 50 else "–",
+        f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
+    tgt = 1.5 if c == 50 else 0.8
+    row(f"PostgreSQL point select, {c} tasks: dbx / pgbench -S -M prepared -c {c}", fmt(r2), f"≥ {tgt}", verdict(r2, tgt),
+        f"pgbench {fmt(med(pg,'throughput'),0)} tps; rounds {', '.join(fmt(x) for x in rs2)}")
+    row(f"PostgreSQL point select, {c} tasks: dbx / deadpool-postgres (8, checkout)", fmt(r3), "reference", "–",
+        f"deadpool {fmt(med(pool,'throughput'),0)} ops/s")
+
+# Per-operation comparisons from criterion (ratio = dbx time / raw time).
+def cr(a, b):
+    return crit[a] / crit[b] if a in crit and b in crit else None
+for flavor in ("multi_thread", "current_thread"):
+    for op in ("point_select", "insert"):
+        r = cr(f"sqlite/{op}/dbx_{flavor}", f"sqlite/{op}/raw_rusqlite")
+        t = op == "point_select"
+        if r is not None:
+            row(f"SQLite {op.replace('_', ' ')}, time per op: dbx ({flavor.replace('_', '-')} runtime) / raw rusqlite", fmt(r),
+                "≤ 2 (stretch 1.5)" if t else "–", verdict(r, hi=2) if t else "–",
+                f"{fmt(crit[f'sqlite/{op}/dbx_{flavor}'],0)} ns vs {fmt(crit[f'sqlite/{op}/raw_rusqlite'],0)} ns")
+if "policy/kv_get/direct" in crit:
+    base = crit["policy/kv_get/direct"]
+    for line, label in (("none", "no subscriber, no recorder"), ("tracing", "tracing subscriber"), ("metrics", "metrics recorder"), ("tracing_metrics", "both")):
+        k = f"policy/kv_get/dbx_{line}"
+        if k in crit:
+            ns = crit[k] - base
+            row(f"Resilience success path on a no-op op ({label}): overhead per op", f"{ns:.0f} ns",
+                "< 1000 ns" if line == "none" else "–", verdict(ns, hi=1000) if line == "none" else "–",
+                f"dbx {crit[k]:.0f} ns vs direct call {base:.0f} ns")
+for kind, label in (("redis_get_c50", "Redis GET"), ("redis_set_c50", "Redis SET")):
+    a, b = f"redis/{kind.split('_')[1]}/c50/dbx", f"redis/{kind.split('_')[1]}/c50/raw_redis_rs"
+    r = cr(b, a)
+    if r is not None:
+        row(f"{label}, 50 tasks, criterion: dbx / raw throughput", fmt(r), "–", "–", f"{crit[a]:.0f} ns vs {crit[b]:.0f} ns per op")
+for c in (1, 8, 50):
+    a, b = f"postgres/point_select/c{c}/dbx", f"postgres/point_select/c{c}/raw_tokio_postgres"
+    r = cr(b, a)
+    if r is not None:
+        row(f"PostgreSQL point select, {c} tasks, criterion: dbx / raw throughput", fmt(r), "–", "–", f"{crit[a]:.0f} ns vs {crit[b]:.0f} ns per op")
+if "quickstart" in misc:
+    mb = int(misc["quickstart"]["rss_kb"]) / 1024
+    row("quickstart peak RSS", f"{mb:.1f} MB", "< 15 MB", verdict(mb, hi=15), "`/usr/bin/time -f %M`, release build")
+if "sqlite-connect" in load:
+    ms = float(load["sqlite-connect"]["connect_ms"])
+    row("connect to ready (`Dbx::connect(\"sqlite::memory:\")`)", f"{ms:.1f} ms", "< 100 ms", verdict(ms, hi=100), "dbx-load, release build")
+for tag, label in (("pg-c50-dbx", "PostgreSQL"), ("redis-get-dbx", "Redis")):
+    d = rounds_of(tag, load)
+    if d:
+        ms = med(d, "connect_ms")
+        row(f"connect to ready ({label}, loopback)", f"{ms:.1f} ms", "< 100 ms", verdict(ms, hi=100), "dbx-load, release build")
+
+print(f"# dbx performance: ratios\n")
+print(f"- machine: {machine}")
+print(f"- date: {date}")
+print(f"- command: `{command}` ({rounds} interleaved rounds of {secs}s per load comparison; table = median of per-round ratios)")
+print(f"- throughput ratios are dbx / other (higher is better); time ratios are dbx / raw (lower is better)")
+print(f"- dbx-load rows interleave the contenders in one process; criterion rows run them one after another and swing more\n")
+print("| comparison | dbx ratio | target | status | detail |")
+print("|---|---|---|---|---|")
+print("\n".join(rows))
+PY
+cat "$out"
+say "wrote $out (raw figures in $results, log in $log)"
