@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -147,7 +147,7 @@ pub(crate) struct Ctx {
     budget: RetryBudget,
     concurrency: Option<ConcurrencyLimit>,
     rate: Option<RateLimit>,
-    in_flight: AtomicUsize,
+    in_flight: crate::shard::ShardedCounter,
     idle: tokio::sync::Notify,
     retries: AtomicU64,
     counters: Counters,
@@ -172,9 +172,8 @@ struct InFlight<'a>(&'a Ctx);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1
-            && self.0.closed.load(Ordering::Acquire)
-        {
+        self.0.in_flight.add(-1);
+        if self.0.closed.load(Ordering::SeqCst) && self.0.in_flight.sum() <= 0 {
             self.0.idle.notify_waiters();
         }
     }
@@ -206,7 +205,7 @@ impl Ctx {
     }
 
     fn enter(&self) -> Result<InFlight<'_>> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.add(1);
         let guard = InFlight(self);
         self.check_open()?;
         Ok(guard)
@@ -473,7 +472,7 @@ impl Database {
                 .limit
                 .rate_per_sec
                 .map(|r| RateLimit::new(r, policy.limit.rate_burst)),
-            in_flight: AtomicUsize::new(0),
+            in_flight: Default::default(),
             idle: tokio::sync::Notify::new(),
             retries: AtomicU64::new(0),
             counters: Counters::default(),
@@ -647,7 +646,7 @@ impl Database {
 
     /// Operations in flight right now.
     pub fn in_flight(&self) -> usize {
-        self.inner.ctx.in_flight.load(Ordering::Acquire)
+        self.inner.ctx.in_flight.sum().max(0) as usize
     }
 
     /// Retries made since connecting.
@@ -679,7 +678,7 @@ impl Database {
         }
         Stats {
             backend: ctx.backend,
-            operations: ctx.counters.operations.load(Ordering::Relaxed),
+            operations: ctx.counters.operations.sum().max(0) as u64,
             errors_by_kind,
             retries: self.retries(),
             in_flight: self.in_flight(),
@@ -719,13 +718,13 @@ impl Database {
     /// [`close`](Database::close) with an explicit deadline for operations in flight.
     pub async fn close_within(&self, deadline: Duration) -> bool {
         let ctx = &self.inner.ctx;
-        if ctx.closed.swap(true, Ordering::AcqRel) {
+        if ctx.closed.swap(true, Ordering::SeqCst) {
             return true;
         }
         let drained = tokio::time::timeout(deadline, async {
             loop {
                 let notified = ctx.idle.notified();
-                if ctx.in_flight.load(Ordering::Acquire) == 0 {
+                if ctx.in_flight.sum() <= 0 {
                     return;
                 }
                 notified.await;
@@ -736,7 +735,7 @@ impl Database {
         if !drained {
             tracing::warn!(
                 system = ctx.backend,
-                in_flight = ctx.in_flight.load(Ordering::Acquire),
+                in_flight = ctx.in_flight.sum(),
                 "dbx: closing with operations still in flight after {deadline:?}"
             );
         }

@@ -10,6 +10,7 @@ pub mod options;
 pub mod policy;
 pub mod registry;
 pub mod row;
+mod shard;
 pub mod sql;
 pub mod telemetry;
 pub mod value;

@@ -32,6 +32,7 @@
 //! themselves (no background task). `db.client.connection.wait_time` is not
 //! reported yet: pools do not expose their wait times to the core.
 
+use crate::shard::{SHARDS, ShardedCounter, shard};
 use crate::{ErrorKind, PoolStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -68,16 +69,19 @@ const SUB: u32 = 4;
 /// Buckets: 1 µs up to about 2^40 µs (12 days).
 const BUCKETS: usize = 41 * SUB as usize;
 
-/// A lock-free log-linear latency histogram (relative error below 19%).
+/// A lock-free log-linear latency histogram (relative error below 19%),
+/// one set of buckets per thread shard so recording never contends.
 #[derive(Debug)]
 pub(crate) struct LatencyHistogram {
-    counts: Box<[AtomicU64]>,
+    shards: Box<[Box<[AtomicU64]>]>,
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
-            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            shards: (0..SHARDS)
+                .map(|_| (0..BUCKETS).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
         }
     }
 }
@@ -104,14 +108,17 @@ impl LatencyHistogram {
     }
 
     pub(crate) fn record(&self, d: Duration) {
-        self.counts[Self::index(d)].fetch_add(1, Ordering::Relaxed);
+        self.shards[shard()][Self::index(d)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn percentiles(&self, ps: &[f64]) -> Vec<Option<Duration>> {
-        let counts: Vec<u64> = self
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
+        let counts: Vec<u64> = (0..BUCKETS)
+            .map(|i| {
+                self.shards
+                    .iter()
+                    .map(|s| s[i].load(Ordering::Relaxed))
+                    .sum()
+            })
             .collect();
         let total: u64 = counts.iter().sum();
         ps.iter()
@@ -133,7 +140,7 @@ impl LatencyHistogram {
 /// Counters behind [`Stats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) operations: AtomicU64,
+    pub(crate) operations: ShardedCounter,
     pub(crate) errors: [AtomicU64; ERROR_KINDS.len()],
     pub(crate) latency: LatencyHistogram,
     last_gauges_ms: AtomicU64,
@@ -141,7 +148,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn record(&self, elapsed: Duration, error: Option<ErrorKind>) {
-        self.operations.fetch_add(1, Ordering::Relaxed);
+        self.operations.add(1);
         self.latency.record(elapsed);
         if let Some(kind) = error {
             self.errors[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
