@@ -1,5 +1,6 @@
 //! The circuit breaker: lock-free, per database.
 
+use crate::shard::{Padded, SHARDS, shard};
 use crate::{Error, ErrorKind, Result};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -128,7 +129,9 @@ pub(crate) struct Breaker {
     opened_at_ms: AtomicU64,
     consecutive: AtomicU32,
     probes: AtomicU32,
-    buckets: [Bucket; BUCKETS],
+    /// The rolling window, one copy per thread shard so that counting a
+    /// success never contends; the failure path sums all shards.
+    buckets: Box<[Padded<[Bucket; BUCKETS]>]>,
     slice_ms: u64,
     epoch: Instant,
     opened_total: AtomicU64,
@@ -144,7 +147,7 @@ impl Breaker {
             opened_at_ms: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             probes: AtomicU32::new(0),
-            buckets: Default::default(),
+            buckets: (0..SHARDS).map(|_| Padded::default()).collect(),
             slice_ms,
             epoch: Instant::now(),
             opened_total: AtomicU64::new(0),
@@ -270,7 +273,7 @@ impl Breaker {
     /// Close and forget past failures (a probe succeeded).
     pub(crate) fn close(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
-        for b in &self.buckets {
+        for b in self.buckets.iter().flat_map(|s| s.0.iter()) {
             b.counts.store(0, Ordering::Relaxed);
         }
         if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
@@ -282,7 +285,7 @@ impl Breaker {
 
     fn count(&self, failed: bool, now_ms: u64) {
         let slice = now_ms / self.slice_ms;
-        let b = &self.buckets[(slice % BUCKETS as u64) as usize];
+        let b = &self.buckets[shard()].0[(slice % BUCKETS as u64) as usize];
         let seen = b.slice.load(Ordering::Relaxed);
         if seen != slice
             && b.slice
@@ -301,7 +304,7 @@ impl Breaker {
         }
         let now_slice = now_ms / self.slice_ms;
         let (mut total, mut failures) = (0u64, 0u64);
-        for b in &self.buckets {
+        for b in self.buckets.iter().flat_map(|s| s.0.iter()) {
             let slice = b.slice.load(Ordering::Relaxed);
             if now_slice.saturating_sub(slice) < BUCKETS as u64 {
                 let c = b.counts.load(Ordering::Relaxed);
