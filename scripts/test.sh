@@ -6,7 +6,7 @@
 #   1. cargo fmt --check
 #   2. clippy with -D warnings on all targets and features
 #   3. the whole test suite (unit, integration, conformance, benches in test
-#      mode, examples) and the doctests
+#      mode, examples), the doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
 #   5. the quickstart cross-built for aarch64 and riscv64 Linux (facade with
 #      only the sqlite feature) and run under qemu-user
@@ -126,6 +126,8 @@ step "cargo test (all targets, all features)"
 cargo test --workspace --all-targets --all-features
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
+step "cargo doc (no broken links or doc warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
 # --- 4. dependency policy ---------------------------------------------------
 step "dependency policy: no openssl-sys or aws-lc-sys"
