@@ -6,7 +6,7 @@ use crate::kv::{KeyValueStore, Kv};
 use crate::policy::breaker_pass::Pass;
 use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
 use crate::sql::{Sql, SqlDatabase};
-use crate::telemetry::{Counters, Latency, Stats, publish_pool};
+use crate::telemetry::{Counters, Latency, Stats, publish_pool, record_success};
 use crate::{ConnectOptions, Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::fmt;
@@ -314,14 +314,7 @@ impl Ctx {
         let kind = error.map(Error::kind);
         self.counters.record(elapsed, kind);
         match error {
-            None => {
-                metrics::histogram!(
-                    "db.client.operation.duration",
-                    "db.system.name" => self.backend,
-                    "db.operation.name" => op.name
-                )
-                .record(elapsed.as_secs_f64());
-            }
+            None => record_success(self.backend, op.name, elapsed.as_secs_f64()),
             Some(e) => {
                 span.record("error.type", e.kind().as_str());
                 if e.attempts() > 1 {

@@ -166,6 +166,55 @@ impl Counters {
     }
 }
 
+/// The `db.system.name` and `db.operation.name` labels of one operation, as
+/// a `'static` slice, so recording its duration builds no label vector (the
+/// `metrics` macros allocate one per call for non-literal label values,
+/// even with no recorder installed, and that allocation showed up under
+/// concurrency). Both names are `&'static str` from a fixed set, so the
+/// interned slices are few and live for the whole process.
+fn op_labels(system: &'static str, op: &'static str) -> &'static [metrics::Label] {
+    type Entry = (&'static str, &'static str, &'static [metrics::Label]);
+    fn intern(system: &'static str, op: &'static str) -> &'static [metrics::Label] {
+        static ALL: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+        let mut all = ALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, _, l)) = all.iter().find(|(s, o, _)| *s == system && *o == op) {
+            return l;
+        }
+        let labels: &'static [metrics::Label] = Box::leak(Box::new([
+            metrics::Label::from_static_parts("db.system.name", system),
+            metrics::Label::from_static_parts("db.operation.name", op),
+        ]));
+        all.push((system, op, labels));
+        labels
+    }
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<Entry>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SEEN.with(|seen| {
+        let found = seen
+            .borrow()
+            .iter()
+            .find(|(s, o, _)| std::ptr::eq(*s, system) && std::ptr::eq(*o, op))
+            .map(|(_, _, l)| *l);
+        found.unwrap_or_else(|| {
+            let l = intern(system, op);
+            seen.borrow_mut().push((system, op, l));
+            l
+        })
+    })
+}
+
+/// Record a successful operation's duration as `db.client.operation.duration`.
+pub(crate) fn record_success(system: &'static str, op: &'static str, seconds: f64) {
+    static METADATA: metrics::Metadata<'static> =
+        metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+    let key =
+        metrics::Key::from_static_labels("db.client.operation.duration", op_labels(system, op));
+    metrics::with_recorder(|r| r.register_histogram(&key, &METADATA)).record(seconds);
+}
+
 /// Publish the pool figures as OpenTelemetry connection gauges.
 pub(crate) fn publish_pool(system: &'static str, pool: &PoolStatus) {
     metrics::gauge!("db.client.connection.count", "db.system.name" => system, "db.client.connection.state" => "idle")
@@ -251,6 +300,89 @@ mod tests {
                 "{us}us -> {bound:?}"
             );
         }
+    }
+
+    /// A recorder that remembers which histograms were recorded, with labels.
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<String>>);
+
+    struct Sink;
+    impl metrics::HistogramFn for Sink {
+        fn record(&self, _: f64) {}
+    }
+
+    impl metrics::Recorder for Seen {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", key.name(), labels.join(",")));
+            metrics::Histogram::from_arc(std::sync::Arc::new(Sink))
+        }
+    }
+
+    #[test]
+    fn success_durations_carry_both_labels_on_every_thread() {
+        let seen = Seen::default();
+        metrics::with_local_recorder(&seen, || {
+            record_success("sqlite", "kv.get", 0.001);
+            record_success("sqlite", "kv.get", 0.002);
+            record_success("redis", "kv.set", 0.001);
+        });
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                metrics::with_local_recorder(&seen, || record_success("sqlite", "kv.get", 0.1))
+            });
+        });
+        let got = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            vec![
+                "db.client.operation.duration db.system.name=sqlite,db.operation.name=kv.get",
+                "db.client.operation.duration db.system.name=sqlite,db.operation.name=kv.get",
+                "db.client.operation.duration db.system.name=redis,db.operation.name=kv.set",
+                "db.client.operation.duration db.system.name=sqlite,db.operation.name=kv.get",
+            ]
+        );
     }
 
     #[test]
