@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("DBX_URL").ok())
+        .filter(|url| !url.is_empty())
         .unwrap_or_else(|| "sqlite::memory:?log_statements=true".to_owned());
     let db = Dbx::connect(&url).await?;
     if let Ok(sql) = db.sql() {

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("DBX_URL").ok())
+        .filter(|url| !url.is_empty())
         .unwrap_or_else(|| "sqlite::memory:".to_owned());
     let db = Dbx::connect(&url).await?;
     println!("connected to {} ({})", db.options(), db.backend_name());

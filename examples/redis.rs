@@ -17,6 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("DBX_URL").ok())
+        .filter(|url| !url.is_empty())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
     let db = match Dbx::builder(&url)
         .connect_timeout(Duration::from_secs(3))
