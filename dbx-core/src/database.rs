@@ -7,6 +7,7 @@ use crate::policy::breaker_pass::Pass;
 use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
 use crate::sql::{Sql, SqlDatabase};
 use crate::telemetry::{Counters, Latency, Stats, publish_pool, record_success};
+use crate::vector::{VectorStore, Vectors};
 use crate::{ConnectOptions, Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::fmt;
@@ -79,6 +80,10 @@ pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     }
     /// The document capability, if offered.
     fn documents(&self) -> Option<Arc<dyn DocumentStore>> {
+        None
+    }
+    /// The vector capability, if offered.
+    fn vectors(&self) -> Option<Arc<dyn VectorStore>> {
         None
     }
     /// One real round trip to the database.
@@ -159,6 +164,17 @@ pub(crate) struct Ctx {
     pool_probe: std::sync::OnceLock<std::sync::Weak<dyn Backend>>,
 }
 
+/// Span attributes of one operation, beyond the ones every operation has.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Attrs<'a> {
+    /// The statement text (recorded only with `log_statements=true`).
+    pub(crate) text: Option<&'a str>,
+    /// `db.vector.query.top_k` of a vector search.
+    pub(crate) top_k: Option<u64>,
+    /// `db.vector.dimension_count` of a vector operation.
+    pub(crate) dimensions: Option<u64>,
+}
+
 /// Span attributes fixed for one database.
 #[derive(Debug, Default)]
 struct Labels {
@@ -232,7 +248,7 @@ impl Ctx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        self.run_text(op, None, attempt).await
+        self.run_attrs(op, Attrs::default(), attempt).await
     }
 
     /// [`run`](Ctx::run) for a statement whose text may be recorded on the
@@ -241,6 +257,24 @@ impl Ctx {
         &self,
         op: Op,
         text: Option<&str>,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let attrs = Attrs {
+            text,
+            ..Attrs::default()
+        };
+        self.run_attrs(op, attrs, attempt).await
+    }
+
+    /// [`run`](Ctx::run) with extra span attributes.
+    pub(crate) async fn run_attrs<T, F, Fut>(
+        &self,
+        op: Op,
+        attrs: Attrs<'_>,
         mut attempt: F,
     ) -> Result<T>
     where
@@ -255,12 +289,14 @@ impl Ctx {
             db.namespace = self.labels.namespace.as_deref(),
             server.address = self.labels.address.as_deref(),
             server.port = self.labels.port,
-            db.query.text = tracing::field::Empty,
+                        db.query.text = tracing::field::Empty,
+            db.vector.query.top_k = attrs.top_k,
+            db.vector.dimension_count = attrs.dimensions,
             error.type = tracing::field::Empty,
             dbx.attempts = tracing::field::Empty,
         );
         if self.log_statements
-            && let Some(text) = text
+            && let Some(text) = attrs.text
         {
             span.record("db.query.text", text);
         }
@@ -435,6 +471,7 @@ struct Inner {
     sql: Option<Sql>,
     kv: Option<Kv>,
     docs: Option<Docs>,
+    vectors: Option<Vectors>,
     options: ConnectOptions,
 }
 
@@ -492,6 +529,9 @@ impl Database {
         let docs = backend
             .documents()
             .map(|store| Docs::new(store, ctx.clone()));
+        let vectors = backend
+            .vectors()
+            .map(|store| Vectors::new(store, ctx.clone()));
         let db = Database {
             inner: Arc::new(Inner {
                 backend,
@@ -499,6 +539,7 @@ impl Database {
                 sql,
                 kv,
                 docs,
+                vectors,
                 options,
             }),
         };
@@ -575,6 +616,14 @@ impl Database {
             .docs
             .as_ref()
             .ok_or_else(|| self.unsupported("document"))
+    }
+
+    /// The vector capability, or [`Unsupported`](ErrorKind::Unsupported).
+    pub fn vectors(&self) -> Result<&Vectors> {
+        self.inner
+            .vectors
+            .as_ref()
+            .ok_or_else(|| self.unsupported("vector"))
     }
 
     /// Backend name (`"sqlite"`...).

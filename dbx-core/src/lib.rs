@@ -14,6 +14,7 @@ mod shard;
 pub mod sql;
 pub mod telemetry;
 pub mod value;
+pub mod vector;
 
 pub use async_trait::async_trait;
 pub use database::{Backend, Database, Health, PoolStatus};
@@ -30,6 +31,10 @@ pub use row::{ColumnIndex, Row};
 pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
 pub use telemetry::{Latency, Stats};
 pub use value::Value;
+pub use vector::{
+    CollectionInfo, Condition, Distance, Filter, Include, MatchValue, Point, PointId, Range,
+    Record, ScoredPoint, Search, VectorCollection, VectorStore, Vectors,
+};
 
 /// Re-exported for drivers and users who build timestamps and UUIDs.
 pub use chrono;
