@@ -16,6 +16,10 @@ pub use dbx_core::{
     SqlTransaction, Stats, Transaction, TransactionOptions, Ttl, TypedDocStream, UpdateResult,
     Value, chrono, params, serde_json, uuid,
 };
+pub use dbx_core::{
+    CollectionInfo, Condition, Distance, Filter, Point, PointId, Record, ScoredPoint, Search,
+    VectorCollection, VectorStore, Vectors, vector,
+};
 
 /// The core crate: traits and types for writing drivers.
 pub use dbx_core as core;
@@ -118,6 +122,11 @@ impl Dbx {
     /// The document capability, or [`ErrorKind::Unsupported`] naming the backend.
     pub fn docs(&self) -> Result<&Docs> {
         self.db.docs()
+    }
+
+    /// The vector capability, or [`ErrorKind::Unsupported`] naming the backend.
+    pub fn vectors(&self) -> Result<&Vectors> {
+        self.db.vectors()
     }
 
     /// One real round trip: latency and pool state.
