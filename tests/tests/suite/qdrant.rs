@@ -331,10 +331,57 @@ async fn server_rejections_are_typed() {
     );
     assert!(e.to_string().contains("dimension"), "{e}");
     assert_eq!(c.count().await.unwrap(), 0);
+    // Below the handle (which checks lengths within a call): Qdrant itself
+    // refuses a request with one bad vector whole.
+    let store = dbx::Backend::vectors(db.qdrant().unwrap()).unwrap();
+    let e = expect_kind(
+        store
+            .upsert(
+                c.name(),
+                &[
+                    Point::new(5u64, vec![1.0; 4]),
+                    Point::new(6u64, vec![1.0; 3]),
+                ],
+            )
+            .await,
+        ErrorKind::InvalidInput,
+    );
+    assert!(e.to_string().contains("expected 4, got 3"), "{e}");
+    assert_eq!(
+        c.count().await.unwrap(),
+        0,
+        "nothing of the request is written"
+    );
     c.drop().await.unwrap();
     let e = expect_kind(c.count().await, ErrorKind::NotFound);
     assert!(e.to_string().contains("does not exist"), "{e}");
     assert!(!e.is_transient());
+}
+
+#[tokio::test]
+async fn collections_with_named_vectors_are_unsupported_not_misread() {
+    use dbx::qdrant::qdrant_client::qdrant::{
+        CreateCollectionBuilder, Distance as QDistance, VectorParamsBuilder, VectorsConfigBuilder,
+    };
+    let Some(db) = connect().await else {
+        return;
+    };
+    let name = table("named");
+    let mut vectors = VectorsConfigBuilder::default();
+    vectors.add_named_vector_params("text", VectorParamsBuilder::new(3, QDistance::Cosine));
+    db.qdrant()
+        .unwrap()
+        .client()
+        .unwrap()
+        .create_collection(CreateCollectionBuilder::new(&name).vectors_config(vectors))
+        .await
+        .unwrap();
+    let c = db.vectors().unwrap().collection(&name);
+    let e = expect_kind(c.info().await, ErrorKind::Unsupported);
+    assert!(e.to_string().contains("named vectors"), "{e}");
+    assert!(db.vectors().unwrap().list().await.unwrap().contains(&name));
+    assert_eq!(c.count().await.unwrap(), 0);
+    assert!(c.drop().await.unwrap());
 }
 
 // --- throwaway servers ----------------------------------------------------------------
