@@ -91,8 +91,12 @@ fn classify(status: &Status) -> (ErrorKind, bool, bool, String) {
         }
         Code::ResourceExhausted => (ErrorKind::Query, true, false),
         Code::Unimplemented => (ErrorKind::Unsupported, false, false),
-        // The channel could not be opened: nothing was sent.
-        Code::Internal if text.starts_with(CONNECT_FAILED) => (ErrorKind::Connect, true, true),
+        // The channel could not be opened: nothing was sent. A certificate
+        // the client does not trust will not be trusted on a retry either.
+        Code::Internal if text.starts_with(CONNECT_FAILED) => {
+            let certificate = text.to_ascii_lowercase().contains("certificate");
+            (ErrorKind::Connect, !certificate, true)
+        }
         // Transport failures (connection reset, broken pipe) surface as Unknown.
         Code::Unknown if is_transport_error(text) => (ErrorKind::Connect, true, false),
         Code::FailedPrecondition => (ErrorKind::Query, false, false),
@@ -159,6 +163,12 @@ mod tests {
                 "Failed to connect to http://127.0.0.1:1/: refused",
                 ErrorKind::Connect,
                 true,
+            ),
+            (
+                Code::Internal,
+                "Failed to connect to https://h:6334/: ConnectError(InvalidCertificate(UnknownIssuer))",
+                ErrorKind::Connect,
+                false,
             ),
             (
                 Code::Internal,

@@ -401,6 +401,15 @@ struct TempQdrant {
 
 impl TempQdrant {
     fn start(bin: &PathBuf, api_key: Option<&str>) -> TempQdrant {
+        TempQdrant::start_with(bin, api_key, None)
+    }
+
+    /// With TLS on the gRPC port when `tls` gives certificate and key files.
+    fn start_with(
+        bin: &PathBuf,
+        api_key: Option<&str>,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> TempQdrant {
         let dir = tempfile::tempdir().unwrap();
         // Hold both ports until the server is about to bind them.
         let grpc = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -424,6 +433,11 @@ impl TempQdrant {
             .stderr(Stdio::null());
         if let Some(key) = api_key {
             cmd.env("QDRANT__SERVICE__API_KEY", key);
+        }
+        if let Some((cert, key)) = tls {
+            cmd.env("QDRANT__SERVICE__ENABLE_TLS", "true")
+                .env("QDRANT__TLS__CERT", cert)
+                .env("QDRANT__TLS__KEY", key);
         }
         let child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -529,4 +543,50 @@ async fn a_server_that_goes_away_gives_bounded_transient_errors() {
         let e = db.health().await.unwrap_err();
         assert!(e.is_transient(), "{e}");
     }
+}
+
+#[tokio::test]
+async fn an_untrusted_server_certificate_is_a_permanent_connect_error() {
+    let Some(bin) = qdrant_bin() else {
+        skipped_no_bin("an untrusted server certificate is a permanent Connect error");
+        return;
+    };
+    // A self-signed certificate, which no root store trusts.
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        loud("SKIPPED: no openssl CLI to make a certificate: the TLS test");
+        return;
+    }
+    let server = TempQdrant::start_with(&bin, None, Some((&cert, &key)));
+    // qdrants:// speaks TLS (rustls on ring) and refuses the certificate.
+    let start = Instant::now();
+    let e = Dbx::builder(&format!("qdrants://127.0.0.1:{}", server.port))
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(!e.is_transient(), "{e}");
+    assert!(e.is_never_sent(), "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
