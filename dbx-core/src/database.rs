@@ -158,8 +158,6 @@ pub(crate) struct Ctx {
     counters: Counters,
     labels: Labels,
     log_statements: bool,
-    /// Start of this database's clock, for the gauges' rate limit.
-    epoch: tokio::time::Instant,
     /// Reads pool figures for the connection gauges.
     pool_probe: std::sync::OnceLock<std::sync::Weak<dyn Backend>>,
 }
@@ -229,10 +227,21 @@ impl Ctx {
 
     /// One attempt, bounded by the operation timeout.
     async fn attempt<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        self.attempt_until(None, fut).await
+    }
+
+    /// One attempt, bounded by `deadline` or else the operation timeout
+    /// from now.
+    async fn attempt_until<T>(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         if self.self_timed {
             return fut.await;
         }
-        match tokio::time::timeout(self.timeout, fut).await {
+        let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + self.timeout);
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
@@ -289,7 +298,7 @@ impl Ctx {
             db.namespace = self.labels.namespace.as_deref(),
             server.address = self.labels.address.as_deref(),
             server.port = self.labels.port,
-                        db.query.text = tracing::field::Empty,
+            db.query.text = tracing::field::Empty,
             db.vector.query.top_k = attrs.top_k,
             db.vector.dimension_count = attrs.dimensions,
             error.type = tracing::field::Empty,
@@ -301,7 +310,11 @@ impl Ctx {
             span.record("db.query.text", text);
         }
         let started = tokio::time::Instant::now();
-        let result = async {
+        // Without limits nothing waits before the first attempt, so its
+        // deadline comes from the reading just taken (one clock read less).
+        let first_deadline =
+            (self.concurrency.is_none() && self.rate.is_none()).then(|| started + self.timeout);
+        let body = async {
             let _in_flight = self.enter()?;
             let _slot = match &self.concurrency {
                 Some(limit) => Some(limit.acquire(self.acquire_timeout).await?),
@@ -318,23 +331,29 @@ impl Ctx {
                 self.policy.retry.max_attempts
             };
             let r = self
-                .retry_loop(op, max_attempts, started, &mut attempt)
+                .retry_loop(op, max_attempts, started, first_deadline, &mut attempt)
                 .await;
             Ok((r, pass))
-        }
-        .instrument(span.clone())
-        .await;
+        };
+        // With no subscriber interested the span is disabled: skip the
+        // wrapper (and the move of the whole future into it).
+        let result = if span.is_disabled() {
+            body.await
+        } else {
+            body.instrument(span.clone()).await
+        };
         // One clock read serves the breaker, the duration and the gauges.
         let ended = tokio::time::Instant::now();
+        let now_ms = self.breaker.ms_at(ended);
         let result = match result {
             Ok((r, pass)) => {
                 let failed = r.as_ref().err().is_some_and(counts_as_failure);
-                self.breaker.record(pass, failed, ended);
+                self.breaker.record(pass, failed, now_ms);
                 r
             }
             Err(e) => Err(e),
         };
-        self.finish(op, &span, ended - started, ended, result.as_ref().err());
+        self.finish(op, &span, ended - started, now_ms, result.as_ref().err());
         result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
     }
 
@@ -344,7 +363,7 @@ impl Ctx {
         op: Op,
         span: &tracing::Span,
         elapsed: Duration,
-        ended: tokio::time::Instant,
+        now_ms: u64,
         error: Option<&Error>,
     ) {
         let kind = error.map(Error::kind);
@@ -369,7 +388,6 @@ impl Ctx {
                 }
             }
         }
-        let now_ms = ended.saturating_duration_since(self.epoch).as_millis() as u64;
         if self.counters.gauges_due(now_ms)
             && let Some(backend) = self.pool_probe.get().and_then(std::sync::Weak::upgrade)
         {
@@ -391,6 +409,7 @@ impl Ctx {
         op: Op,
         max_attempts: u32,
         started: tokio::time::Instant,
+        first_deadline: Option<tokio::time::Instant>,
         attempt: &mut F,
     ) -> Result<T>
     where
@@ -399,8 +418,9 @@ impl Ctx {
     {
         let mut backoff = None;
         let mut n = 1u32;
+        let mut deadline = first_deadline;
         loop {
-            match self.attempt(attempt()).await {
+            match self.attempt_until(deadline.take(), attempt()).await {
                 Ok(v) => {
                     self.budget.on_success();
                     return Ok(v);
@@ -519,7 +539,6 @@ impl Database {
                 .param("log_statements")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             pool_probe: std::sync::OnceLock::new(),
-            epoch: tokio::time::Instant::now(),
             policy,
         });
         let weak: std::sync::Weak<dyn Backend> = Arc::downgrade(&backend);

@@ -159,7 +159,8 @@ impl Breaker {
         self.ms_at(tokio::time::Instant::now())
     }
 
-    fn ms_at(&self, at: tokio::time::Instant) -> u64 {
+    /// Milliseconds since this breaker's epoch: the clock of its window.
+    pub(crate) fn ms_at(&self, at: tokio::time::Instant) -> u64 {
         at.into_std()
             .saturating_duration_since(self.epoch)
             .as_millis() as u64
@@ -226,19 +227,19 @@ impl Breaker {
 
     /// Record an operation's outcome; `at` is when it ended (the caller has
     /// read the clock already, so the success path reads it no more).
-    pub(crate) fn record(&self, pass: Pass, failed: bool, at: tokio::time::Instant) {
+    /// Record an outcome at `now_ms` (from [`ms_at`](Breaker::ms_at)).
+    pub(crate) fn record(&self, pass: Pass, failed: bool, now_ms: u64) {
         match pass {
             Pass::Off => {}
             Pass::Probe => {
                 self.probes.fetch_sub(1, Ordering::AcqRel);
                 if failed {
-                    self.trip(self.ms_at(at));
+                    self.trip(now_ms);
                 } else {
                     self.close();
                 }
             }
             Pass::Normal => {
-                let now_ms = self.ms_at(at);
                 self.count(failed, now_ms);
                 if failed {
                     let run = self.consecutive.fetch_add(1, Ordering::AcqRel) + 1;
