@@ -4,13 +4,16 @@ mod convert;
 mod kv;
 mod pool;
 mod sql;
+mod vector;
 
 use crate::kv::SqliteKv;
 use crate::pool::{OpenConfig, Pool};
 use crate::sql::SqliteSql;
+use crate::vector::SqliteVectors;
 use convert::{BACKEND, map_err};
 use dbx_core::{
     Backend, ConnectOptions, Driver, Error, KeyValueStore, PoolStatus, Result, SqlDatabase,
+    VectorStore,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +64,7 @@ pub struct SqliteBackend {
     pool: Arc<Pool>,
     sql: Arc<SqliteSql>,
     kv: Arc<SqliteKv>,
+    vectors: Arc<SqliteVectors>,
 }
 
 static MEMORY_DBS: AtomicU64 = AtomicU64::new(0);
@@ -119,6 +123,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             sql: Arc::new(SqliteSql { pool: pool.clone() }),
             kv: Arc::new(SqliteKv::new(pool.clone(), kv_table)),
+            vectors: Arc::new(SqliteVectors::new(pool.clone())),
             pool,
         })
     }
@@ -203,6 +208,10 @@ impl Backend for SqliteBackend {
 
     fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
         Some(self.kv.clone())
+    }
+
+    fn vectors(&self) -> Option<Arc<dyn VectorStore>> {
+        Some(self.vectors.clone())
     }
 
     async fn ping(&self) -> Result<()> {
