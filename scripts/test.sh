@@ -15,6 +15,10 @@
 #   CARGO_TARGET_DIR     build directory (default ~/.cache/dbx-target, kept
 #                        between runs so warm runs are fast)
 #   DBX_SKIP_CROSS=1     skip step 5 (local iteration only; CI never sets it)
+#   QDRANT_BIN           a Qdrant server binary (built outside this repository);
+#                        without one (or DBX_TEST_QDRANT_URL) the Qdrant tests
+#                        are skipped, loudly
+#   DBX_TEST_<BACKEND>_URL  point the tests at other servers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,6 +117,42 @@ if [ -z "${DBX_TEST_MONGO_URL:-}" ]; then
   echo "MongoDB-wire test server: $DBX_TEST_MONGO_URL"
 fi
 
+# Qdrant: not in the package registries here. When a binary is found
+# (QDRANT_BIN, `qdrant` on PATH or ~/.cache/dbx-qdrant/qdrant) a throwaway
+# server is started on free loopback ports; otherwise the Qdrant tests skip,
+# and this script says so loudly before and after the test run.
+qdrant_skipped=0
+qdrant_banner() {
+  cat >&2 <<'BANNER'
+
+  ************************************************************************
+  *  QDRANT TESTS SKIPPED: no Qdrant binary (set QDRANT_BIN, put `qdrant` *
+  *  on PATH or in ~/.cache/dbx-qdrant/) and no DBX_TEST_QDRANT_URL.      *
+  *  The vector conformance suite ran on SQLite only.                     *
+  ************************************************************************
+
+BANNER
+}
+if [ -z "${DBX_TEST_QDRANT_URL:-}" ]; then
+  DBX_TEST_QDRANT_URL="$(bash scripts/start-qdrant.sh)"
+  if [ -n "$DBX_TEST_QDRANT_URL" ]; then
+    export DBX_TEST_QDRANT_URL
+    trap 'bash scripts/start-qdrant.sh --stop' EXIT
+    echo "Qdrant test server: $DBX_TEST_QDRANT_URL"
+    # Tests that need a server of their own (API keys) start one from this.
+    if [ -z "${QDRANT_BIN:-}" ]; then
+      QDRANT_BIN="$(command -v qdrant 2>/dev/null || echo "$HOME/.cache/dbx-qdrant/qdrant")"
+    fi
+    export QDRANT_BIN
+  else
+    unset DBX_TEST_QDRANT_URL
+    qdrant_skipped=1
+    qdrant_banner
+  fi
+else
+  echo "Qdrant test server: $DBX_TEST_QDRANT_URL"
+fi
+
 # --- 1. format --------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -156,4 +196,5 @@ if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
   done
 fi
 
+[ "$qdrant_skipped" = 1 ] && qdrant_banner
 step "all checks passed in $(( $(date +%s) - start ))s"
