@@ -30,6 +30,12 @@ mod file_kv {
 mod file_sql {
     dbx_tests::sql_conformance!(crate::sqlite::file);
 }
+mod memory_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::memory);
+}
+mod file_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::file);
+}
 
 #[tokio::test]
 async fn memory_database_is_shared_by_all_connections_and_private_to_its_handle() {
@@ -577,7 +583,10 @@ async fn vector_collections_survive_reopening_a_file() {
         .unwrap();
     assert_eq!(hits[0].id, dbx::PointId::Num(10));
     assert_eq!(hits[0].score, 0.0);
-    assert!(hits.iter().all(|h| h.payload.as_ref().unwrap()["even"] == true));
+    assert!(
+        hits.iter()
+            .all(|h| h.payload.as_ref().unwrap()["even"] == true)
+    );
     assert_eq!(
         c.get_one(49u64).await.unwrap().unwrap().vector.unwrap(),
         pseudo_vector(49, 8)
