@@ -23,6 +23,9 @@ use std::time::Duration;
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// Default `busy_timeout` (never above the operation timeout).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest `mmap_size` accepted (1 TiB; SQLite caps it further at its
+/// compile-time limit, 2 GiB in the bundled build).
+pub const MAX_MMAP_SIZE: u64 = 1 << 40;
 /// Default key-value table name.
 pub const DEFAULT_KV_TABLE: &str = "dbx_kv";
 
@@ -33,6 +36,7 @@ const PARAMS: &[&str] = &[
     "foreign_keys",
     "kv_table",
     "statement_cache_capacity",
+    "mmap_size",
 ];
 
 /// The SQLite driver: serves the `sqlite` scheme.
@@ -185,8 +189,22 @@ fn open_config(options: &ConnectOptions) -> Result<OpenConfig> {
             ))
         })?,
     };
+    let mmap_size = match options.param("mmap_size") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().ok().filter(|n| *n <= MAX_MMAP_SIZE).ok_or_else(|| {
+            Error::invalid_config(format!(
+                "parameter `mmap_size` must be a whole number of bytes up to {MAX_MMAP_SIZE}, got {v:?}"
+            ))
+        })?),
+    };
+    if memory && mmap_size.is_some_and(|n| n > 0) {
+        return Err(Error::invalid_config(
+            "parameter `mmap_size` applies to database files, not to an in-memory database",
+        ));
+    }
     Ok(OpenConfig {
         target,
+        mmap_size,
         memory,
         busy_timeout,
         journal_mode: journal_mode.or_else(|| (!memory).then(|| "wal".to_owned())),
@@ -261,6 +279,10 @@ mod tests {
         assert_eq!(cfg("sqlite://data/app.db").unwrap().target, "data/app.db");
         assert_eq!(cfg("sqlite:///tmp/app.db").unwrap().target, "/tmp/app.db");
         assert_eq!(cfg("sqlite:file:x.db").unwrap().target, "./file:x.db");
+        assert_eq!(
+            cfg("sqlite:x.db?mmap_size=268435456").unwrap().mmap_size,
+            Some(268_435_456)
+        );
         for bad in [
             "sqlite:",
             "sqlite://",
@@ -271,6 +293,8 @@ mod tests {
             "sqlite:x.db?busy_timeout=soon",
             "sqlite:x.db?foreign_keys=perhaps",
             "sqlite:x.db?statement_cache_capacity=-1",
+            "sqlite:x.db?mmap_size=big",
+            "sqlite::memory:?mmap_size=1000000",
         ] {
             let e = cfg(bad).unwrap_err();
             assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig, "{bad}");

@@ -629,3 +629,26 @@ async fn long_vector_search_is_interrupted_at_the_timeout() {
     // The connection is fine afterwards.
     assert_eq!(c.info().await.unwrap().unwrap().dimension, dim);
 }
+
+#[tokio::test]
+async fn mmap_size_applies_to_every_connection() {
+    let url = format!("{}?mmap_size=1048576", file_url("mmap.db"));
+    let db = Dbx::builder(&url).pool_max_size(2).connect().await.unwrap();
+    let sql = db.sql().unwrap();
+    // Hold one connection in a transaction so the query opens the second.
+    let mut tx = sql.begin().await.unwrap();
+    let in_tx: i64 = tx
+        .query_one_as("PRAGMA mmap_size", params![])
+        .await
+        .unwrap();
+    let other: i64 = sql
+        .query_one_as("PRAGMA mmap_size", params![])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!((in_tx, other), (1_048_576, 1_048_576));
+    expect_kind(
+        Dbx::connect("sqlite::memory:?mmap_size=1048576").await,
+        ErrorKind::InvalidConfig,
+    );
+}
