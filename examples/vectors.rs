@@ -14,7 +14,7 @@
 use dbx::Dbx;
 use dbx::vector::{Condition, Distance, Filter, Point, Search};
 
-const DIM: usize = 64;
+const DIM: usize = 256;
 
 /// A toy embedding: counts of hashed character trigrams, so texts sharing
 /// fragments of words end up close under cosine similarity.
@@ -98,12 +98,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .search(&Search::new(vec![f32::NAN; DIM], 1))
         .await
         .unwrap_err();
-    println!("\na NaN query: {} error: {err}", err.kind());
+    println!("\na NaN query: {err}");
     let err = docs
         .upsert_one(Point::new(99u64, vec![1.0; 3]))
         .await
         .unwrap_err();
-    println!("a 3-dimensional vector: {} error: {err}", err.kind());
+    println!("a 3-dimensional vector: {err}");
 
     docs.drop().await?;
     db.close().await;

@@ -44,6 +44,11 @@ pub use dbx_postgres as postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "mongo")))]
 pub use dbx_mongo as mongo;
 
+/// The Qdrant driver (feature `qdrant`).
+#[cfg(feature = "qdrant")]
+#[cfg_attr(docsrs, doc(cfg(feature = "qdrant")))]
+pub use dbx_qdrant as qdrant;
+
 /// Every scheme dbx knows, with the cargo feature that brings its driver.
 const FEATURES: &[(&str, &str)] = &[
     ("sqlite", "sqlite"),
@@ -54,6 +59,8 @@ const FEATURES: &[(&str, &str)] = &[
     ("postgresql", "postgres"),
     ("mongodb", "mongo"),
     ("mongodb+srv", "mongo"),
+    ("qdrant", "qdrant"),
+    ("qdrants", "qdrant"),
 ];
 
 /// The registry of the drivers this build of dbx includes, chosen by cargo
@@ -68,6 +75,8 @@ pub fn registry() -> Registry {
     r.register(dbx_postgres::PostgresDriver);
     #[cfg(feature = "mongo")]
     r.register(dbx_mongo::MongoDriver);
+    #[cfg(feature = "qdrant")]
+    r.register(dbx_qdrant::QdrantDriver);
     for (scheme, feature) in FEATURES {
         r.hint_feature(scheme, feature);
     }
@@ -201,6 +210,20 @@ impl Dbx {
             .backend_as::<dbx_mongo::MongoBackend>()
             .ok_or_else(|| {
                 Error::unsupported(format!("{} is not a MongoDB database", self.backend_name()))
+                    .with_backend(self.backend_name())
+            })
+    }
+
+    /// Qdrant-specific access (the official client), or
+    /// [`ErrorKind::Unsupported`] if this is not Qdrant.
+    #[cfg(feature = "qdrant")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "qdrant")))]
+    pub fn qdrant(&self) -> Result<&dbx_qdrant::QdrantBackend> {
+        self.db.check_open()?;
+        self.db
+            .backend_as::<dbx_qdrant::QdrantBackend>()
+            .ok_or_else(|| {
+                Error::unsupported(format!("{} is not a Qdrant database", self.backend_name()))
                     .with_backend(self.backend_name())
             })
     }

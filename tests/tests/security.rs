@@ -67,6 +67,10 @@ async fn secrets_never_appear_in_logs_debug_display_or_errors() {
         "sqlite://u:hunter2@host/x.db",
         "unknown://u:hunter2@h/x?token=k3y-v4lue",
         "redis://u:hunter2%zz@h/0",
+        "qdrant://:hunter2@127.0.0.1:1",
+        "qdrants://:hunter2@127.0.0.1:1?timeout=2s",
+        "qdrant://apikey:hunter2@127.0.0.1:1",
+        "qdrant://127.0.0.1:1?api_key=k3y-v4lue",
     ] {
         if let Ok(o) = dbx::ConnectOptions::from_url(url) {
             seen.push(o.to_string());
@@ -163,6 +167,47 @@ async fn secrets_never_appear_in_logs_debug_display_or_errors() {
         assert_eq!(e.kind(), dbx::ErrorKind::Auth);
         seen.push(e.to_string());
         seen.push(shown(&e));
+    }
+
+    // Qdrant with an API key (a server without keys ignores it): operations
+    // succeed and fail while traced, and the spans name the backend.
+    #[cfg(feature = "qdrant")]
+    match std::env::var("DBX_TEST_QDRANT_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            use dbx::vector::{Distance, Point, Search};
+            let with_key = url.trim_end_matches('/').replacen("://", "://:hunter2@", 1);
+            let db = Dbx::connect(&with_key).await.unwrap();
+            let c = db
+                .vectors()
+                .unwrap()
+                .collection(&dbx_tests::table("security"));
+            c.create(2, Distance::Dot).await.unwrap();
+            c.upsert_one(Point::new(1u64, vec![1.0, 0.0]))
+                .await
+                .unwrap();
+            c.search(&Search::new(vec![1.0, 0.0], 1)).await.unwrap();
+            let e = c
+                .upsert_one(Point::new(2u64, vec![1.0, 0.0, 0.0]))
+                .await
+                .unwrap_err();
+            seen.push(shown(&e));
+            seen.push(shown(&db));
+            seen.push(shown(db.options()));
+            seen.push(db.options().to_string());
+            seen.push(shown(db.qdrant().unwrap()));
+            c.drop().await.unwrap();
+            db.close().await;
+            let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+            assert!(
+                logged.contains("db.system.name=\"qdrant\"") && logged.contains("vector.search"),
+                "Qdrant spans were captured"
+            );
+        }
+        _ => {
+            let _ = std::io::stderr().write_all(
+                b"SKIPPED: no Qdrant (set DBX_TEST_QDRANT_URL, e.g. qdrant://127.0.0.1:6334): the Qdrant part of the security audit\n",
+            );
+        }
     }
 
     // dbx.toml with the password from the environment.

@@ -6,6 +6,8 @@
 mod mongo;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "qdrant")]
+mod qdrant;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "sqlite")]

@@ -1,0 +1,217 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod convert;
+mod error;
+mod vectors;
+
+use crate::config::QdrantConfig;
+use crate::error::{BACKEND, map_err};
+use crate::vectors::QdrantVectors;
+use dbx_core::{Backend, ConnectOptions, Driver, Error, ErrorKind, Result, VectorStore};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use crate::config::{DEFAULT_POOL_SIZE, DEFAULT_PORT};
+/// The official Qdrant client underneath, for everything dbx does not cover:
+/// named and sparse vectors, payload indexes, recommendations, snapshots.
+pub use qdrant_client;
+
+/// The Qdrant driver: serves `qdrant://` (plain gRPC) and `qdrants://` (TLS).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QdrantDriver;
+
+#[async_trait::async_trait]
+impl Driver for QdrantDriver {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["qdrant", "qdrants"]
+    }
+
+    fn params(&self) -> &'static [&'static str] {
+        config::PARAMS
+    }
+
+    async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
+        Ok(Arc::new(QdrantBackend::open(options).await?))
+    }
+}
+
+/// State shared by the backend and its vector capability.
+pub(crate) struct Shared {
+    pub(crate) client: qdrant_client::Qdrant,
+    closed: AtomicBool,
+    timeout: Duration,
+    /// `host:port`, for messages (never has the API key).
+    target: String,
+    server_version: String,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("target", &self.target)
+            .field("server_version", &self.server_version)
+            .field("closed", &self.closed)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::new(ErrorKind::Closed, "the Qdrant client was closed").with_backend(BACKEND))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A connected Qdrant server: vector collections for dbx, and the official
+/// client for everything else.
+///
+/// Reach it from a `dbx::Dbx` with `db.qdrant()?`, from a
+/// [`Database`](dbx_core::Database) with `db.backend_as::<QdrantBackend>()`,
+/// or open one directly with [`QdrantBackend::connect`].
+#[derive(Debug)]
+pub struct QdrantBackend {
+    shared: Arc<Shared>,
+    vectors: Arc<QdrantVectors>,
+}
+
+impl QdrantBackend {
+    /// Connect with options (see the crate docs for URLs and parameters).
+    /// The whole connect is bounded by `connect_timeout`.
+    pub async fn connect(options: &ConnectOptions) -> Result<Self> {
+        Self::open(options)
+            .await
+            .map_err(|e| e.with_backend(BACKEND).with_operation("connect"))
+    }
+
+    /// Parse `url` and [`connect`](Self::connect).
+    pub async fn connect_url(url: &str) -> Result<Self> {
+        Self::connect(&ConnectOptions::from_url(url)?).await
+    }
+
+    async fn open(options: &ConnectOptions) -> Result<Self> {
+        let config = QdrantConfig::from_options(options)?;
+        let limit = config.connect_timeout;
+        match tokio::time::timeout(limit, Self::open_unbounded(config)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("connecting did not finish within {limit:?}"),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    async fn open_unbounded(config: QdrantConfig) -> Result<Self> {
+        let mut builder = qdrant_client::Qdrant::from_url(&config.uri)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            // The client's own check runs a blocking health check on a
+            // thread of its own and prints to stdout; connecting below does
+            // the same round trip asynchronously.
+            .skip_compatibility_check();
+        builder.set_pool_size(config.pool_size);
+        if let Some(key) = &config.api_key {
+            builder.set_api_key(key.expose());
+        }
+        let client = builder.build().map_err(|e| map_err(e, None))?;
+        // Two real round trips: the health check answers without a key (it
+        // gives the version), listing collections checks the key.
+        let health = client.health_check().await.map_err(|e| map_err(e, None))?;
+        client
+            .list_collections()
+            .await
+            .map_err(|e| map_err(e, None))?;
+        tracing::debug!(
+            target: "dbx",
+            system = BACKEND,
+            target_addr = %config.target,
+            tls = config.tls,
+            server_version = %health.version,
+            "dbx: connected"
+        );
+        let shared = Arc::new(Shared {
+            client,
+            closed: AtomicBool::new(false),
+            timeout: config.timeout,
+            target: config.target,
+            server_version: health.version,
+        });
+        Ok(QdrantBackend {
+            vectors: Arc::new(QdrantVectors {
+                shared: shared.clone(),
+            }),
+            shared,
+        })
+    }
+
+    /// The official client (shares the connections), or
+    /// [`Closed`](ErrorKind::Closed) after [`close`](Self::close).
+    pub fn client(&self) -> Result<&qdrant_client::Qdrant> {
+        self.shared.check_open()?;
+        Ok(&self.shared.client)
+    }
+
+    /// The server's version, as its health check reported it on connect.
+    pub fn server_version(&self) -> &str {
+        &self.shared.server_version
+    }
+
+    /// One health-check round trip, bounded by the operation timeout.
+    pub async fn ping(&self) -> Result<()> {
+        self.shared.check_open()?;
+        let t = self.shared.timeout;
+        match tokio::time::timeout(t, self.shared.client.health_check()).await {
+            Ok(r) => r.map(drop).map_err(|e| map_err(e, None)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("ping did not finish within {t:?}"),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Refuse new work ([`ErrorKind::Closed`]). The client has no shutdown
+    /// of its own: its connections close when the last handle is dropped.
+    /// Idempotent.
+    pub async fn close(&self) {
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            tracing::debug!(target: "dbx", system = BACKEND, target_addr = %self.shared.target, "dbx: closed");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for QdrantBackend {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn vectors(&self) -> Option<Arc<dyn VectorStore>> {
+        Some(self.vectors.clone())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        QdrantBackend::ping(self).await
+    }
+
+    async fn close(&self) {
+        QdrantBackend::close(self).await;
+    }
+}
