@@ -4,13 +4,16 @@ mod convert;
 mod kv;
 mod pool;
 mod sql;
+mod vector;
 
 use crate::kv::SqliteKv;
 use crate::pool::{OpenConfig, Pool};
 use crate::sql::SqliteSql;
+use crate::vector::SqliteVectors;
 use convert::{BACKEND, map_err};
 use dbx_core::{
     Backend, ConnectOptions, Driver, Error, KeyValueStore, PoolStatus, Result, SqlDatabase,
+    VectorStore,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +23,9 @@ use std::time::Duration;
 pub const DEFAULT_POOL_SIZE: usize = 8;
 /// Default `busy_timeout` (never above the operation timeout).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest `mmap_size` accepted (1 TiB; SQLite caps it further at its
+/// compile-time limit, 2 GiB in the bundled build).
+pub const MAX_MMAP_SIZE: u64 = 1 << 40;
 /// Default key-value table name.
 pub const DEFAULT_KV_TABLE: &str = "dbx_kv";
 
@@ -30,6 +36,7 @@ const PARAMS: &[&str] = &[
     "foreign_keys",
     "kv_table",
     "statement_cache_capacity",
+    "mmap_size",
 ];
 
 /// The SQLite driver: serves the `sqlite` scheme.
@@ -61,6 +68,7 @@ pub struct SqliteBackend {
     pool: Arc<Pool>,
     sql: Arc<SqliteSql>,
     kv: Arc<SqliteKv>,
+    vectors: Arc<SqliteVectors>,
 }
 
 static MEMORY_DBS: AtomicU64 = AtomicU64::new(0);
@@ -119,6 +127,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             sql: Arc::new(SqliteSql { pool: pool.clone() }),
             kv: Arc::new(SqliteKv::new(pool.clone(), kv_table)),
+            vectors: Arc::new(SqliteVectors::new(pool.clone())),
             pool,
         })
     }
@@ -180,8 +189,22 @@ fn open_config(options: &ConnectOptions) -> Result<OpenConfig> {
             ))
         })?,
     };
+    let mmap_size = match options.param("mmap_size") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().ok().filter(|n| *n <= MAX_MMAP_SIZE).ok_or_else(|| {
+            Error::invalid_config(format!(
+                "parameter `mmap_size` must be a whole number of bytes up to {MAX_MMAP_SIZE}, got {v:?}"
+            ))
+        })?),
+    };
+    if memory && mmap_size.is_some_and(|n| n > 0) {
+        return Err(Error::invalid_config(
+            "parameter `mmap_size` applies to database files, not to an in-memory database",
+        ));
+    }
     Ok(OpenConfig {
         target,
+        mmap_size,
         memory,
         busy_timeout,
         journal_mode: journal_mode.or_else(|| (!memory).then(|| "wal".to_owned())),
@@ -203,6 +226,10 @@ impl Backend for SqliteBackend {
 
     fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
         Some(self.kv.clone())
+    }
+
+    fn vectors(&self) -> Option<Arc<dyn VectorStore>> {
+        Some(self.vectors.clone())
     }
 
     async fn ping(&self) -> Result<()> {
@@ -252,6 +279,10 @@ mod tests {
         assert_eq!(cfg("sqlite://data/app.db").unwrap().target, "data/app.db");
         assert_eq!(cfg("sqlite:///tmp/app.db").unwrap().target, "/tmp/app.db");
         assert_eq!(cfg("sqlite:file:x.db").unwrap().target, "./file:x.db");
+        assert_eq!(
+            cfg("sqlite:x.db?mmap_size=268435456").unwrap().mmap_size,
+            Some(268_435_456)
+        );
         for bad in [
             "sqlite:",
             "sqlite://",
@@ -262,6 +293,8 @@ mod tests {
             "sqlite:x.db?busy_timeout=soon",
             "sqlite:x.db?foreign_keys=perhaps",
             "sqlite:x.db?statement_cache_capacity=-1",
+            "sqlite:x.db?mmap_size=big",
+            "sqlite::memory:?mmap_size=1000000",
         ] {
             let e = cfg(bad).unwrap_err();
             assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig, "{bad}");

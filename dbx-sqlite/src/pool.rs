@@ -43,6 +43,8 @@ pub(crate) struct OpenConfig {
     pub(crate) synchronous: Option<String>,
     pub(crate) foreign_keys: bool,
     pub(crate) cache_capacity: usize,
+    /// `PRAGMA mmap_size`, if set: bytes of the file read through a memory map.
+    pub(crate) mmap_size: Option<u64>,
 }
 
 /// One pooled connection with its deadline cell and its cache of result
@@ -134,6 +136,11 @@ impl Pool {
         }
         if let Some(sync) = &c.synchronous {
             conn.execute_batch(&format!("PRAGMA synchronous = {sync}"))
+                .map_err(map_err)?;
+        }
+        if let Some(bytes) = c.mmap_size {
+            // A checked whole number: never user text in SQL.
+            conn.execute_batch(&format!("PRAGMA mmap_size = {bytes}"))
                 .map_err(map_err)?;
         }
         conn.execute_batch(if c.foreign_keys {

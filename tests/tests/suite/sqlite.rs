@@ -30,6 +30,12 @@ mod file_kv {
 mod file_sql {
     dbx_tests::sql_conformance!(crate::sqlite::file);
 }
+mod memory_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::memory);
+}
+mod file_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::file);
+}
 
 #[tokio::test]
 async fn memory_database_is_shared_by_all_connections_and_private_to_its_handle() {
@@ -474,5 +480,175 @@ async fn result_columns_follow_schema_changes() {
     assert_eq!(
         sql.query_one(q, params![]).await.unwrap().columns(),
         ["a", "renamed", "c"]
+    );
+}
+
+// --- vectors ---------------------------------------------------------------------
+
+/// A deterministic pseudo-random vector (xorshift), components in [-1, 1).
+fn pseudo_vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..dim)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn file_url(name: &str) -> String {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    format!("sqlite://{}", dir.path().join(name).display())
+}
+
+#[tokio::test]
+async fn vectors_are_stored_in_four_bytes_per_component() {
+    use dbx::{Distance, Point};
+    let db = memory().await;
+    let docs = db.vectors().unwrap().collection("Blobs");
+    docs.create(5, Distance::Cosine).await.unwrap();
+    docs.upsert(&[
+        Point::new(7u64, vec![3.0, 4.0, 0.0, 0.0, 0.0])
+            .with_payload(dbx::serde_json::json!({"k": "v"}))
+            .unwrap(),
+        Point::new(dbx::uuid::Uuid::from_u128(9), vec![1.0; 5]),
+    ])
+    .await
+    .unwrap();
+    // Upper-case letters are escaped: SQLite table names ignore case.
+    let rows: Vec<(i64, String, i64, String, String)> = db
+        .sql()
+        .unwrap()
+        .query_as(
+            r#"SELECT length(vector), typeof(vector), length(id), typeof(payload), payload
+               FROM "dbx_vec_^blobs" ORDER BY id"#,
+            params![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (20, "blob".into(), 9, "text".into(), r#"{"k":"v"}"#.into()),
+            (20, "blob".into(), 17, "text".into(), "{}".into()),
+        ]
+    );
+    // Stored normalised (cosine), and read back exactly as stored.
+    let p = docs.get_one(7u64).await.unwrap().unwrap();
+    assert_eq!(p.vector.unwrap(), vec![0.6, 0.8, 0.0, 0.0, 0.0]);
+    // A collection whose name differs only in case is another collection.
+    let lower = db.vectors().unwrap().collection("blobs");
+    lower.create(2, Distance::Dot).await.unwrap();
+    assert_eq!(lower.count().await.unwrap(), 0);
+    assert_eq!(docs.count().await.unwrap(), 2);
+    assert_eq!(
+        db.vectors().unwrap().list().await.unwrap(),
+        vec!["Blobs".to_owned(), "blobs".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn vector_collections_survive_reopening_a_file() {
+    use dbx::{Condition, Distance, Filter, Point, Search};
+    let url = file_url("vectors-reopen.db");
+    {
+        let db = Dbx::connect(&url).await.unwrap();
+        let c = db.vectors().unwrap().collection("docs");
+        c.create(8, Distance::Euclid).await.unwrap();
+        let points: Vec<Point> = (0..50u64)
+            .map(|i| {
+                Point::new(i, pseudo_vector(i, 8))
+                    .with_payload(dbx::serde_json::json!({"even": i % 2 == 0}))
+                    .unwrap()
+            })
+            .collect();
+        c.upsert(&points).await.unwrap();
+        db.close().await;
+    }
+    let db = Dbx::connect(&url).await.unwrap();
+    let c = db.vectors().unwrap().collection("docs");
+    let info = c.info().await.unwrap().unwrap();
+    assert_eq!(
+        (info.dimension, info.distance, info.points),
+        (8, Distance::Euclid, 50)
+    );
+    let even = Filter::new().must(Condition::eq("even", true));
+    assert_eq!(c.count_where(&even).await.unwrap(), 25);
+    let hits = c
+        .search(&Search::new(pseudo_vector(10, 8), 3).filter(even))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, dbx::PointId::Num(10));
+    assert_eq!(hits[0].score, 0.0);
+    assert!(
+        hits.iter()
+            .all(|h| h.payload.as_ref().unwrap()["even"] == true)
+    );
+    assert_eq!(
+        c.get_one(49u64).await.unwrap().unwrap().vector.unwrap(),
+        pseudo_vector(49, 8)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_vector_search_is_interrupted_at_the_timeout() {
+    use dbx::{Distance, Point, Search};
+    let url = file_url("vectors-timeout.db");
+    let dim = 256;
+    let query = Search::new(pseudo_vector(u64::MAX, dim), 10).with_payload(false);
+    let elapsed = {
+        let db = Dbx::connect(&url).await.unwrap();
+        let c = db.vectors().unwrap().collection("slow");
+        c.create(dim, Distance::Dot).await.unwrap();
+        let points: Vec<Point> = (0..8_000u64)
+            .map(|i| Point::new(i, pseudo_vector(i, dim)))
+            .collect();
+        c.upsert(&points).await.unwrap();
+        let start = std::time::Instant::now();
+        assert_eq!(c.search(&query).await.unwrap().len(), 10);
+        let elapsed = start.elapsed();
+        db.close().await;
+        elapsed
+    };
+    if elapsed < Duration::from_millis(8) {
+        // Too fast here (an optimised build) to interrupt reliably; the
+        // debug build of the test suite takes ~60 ms.
+        return;
+    }
+    let db = Dbx::builder(&url)
+        .timeout(elapsed / 8)
+        .connect()
+        .await
+        .unwrap();
+    let c = db.vectors().unwrap().collection("slow");
+    let e = expect_kind(c.search(&query).await, ErrorKind::Timeout);
+    assert!(e.to_string().contains("deadline"), "{e}");
+    // The connection is fine afterwards.
+    assert_eq!(c.info().await.unwrap().unwrap().dimension, dim);
+}
+
+#[tokio::test]
+async fn mmap_size_applies_to_every_connection() {
+    let url = format!("{}?mmap_size=1048576", file_url("mmap.db"));
+    let db = Dbx::builder(&url).pool_max_size(2).connect().await.unwrap();
+    let sql = db.sql().unwrap();
+    // Hold one connection in a transaction so the query opens the second.
+    let mut tx = sql.begin().await.unwrap();
+    let in_tx: i64 = tx
+        .query_one_as("PRAGMA mmap_size", params![])
+        .await
+        .unwrap();
+    let other: i64 = sql
+        .query_one_as("PRAGMA mmap_size", params![])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!((in_tx, other), (1_048_576, 1_048_576));
+    expect_kind(
+        Dbx::connect("sqlite::memory:?mmap_size=1048576").await,
+        ErrorKind::InvalidConfig,
     );
 }
