@@ -1454,9 +1454,13 @@ impl VectorCollection {
 
     /// [`get`](VectorCollection::get), choosing what to return.
     pub async fn get_with(&self, ids: &[PointId], include: Include) -> Result<Vec<Record>> {
+        // Position of each distinct id in the request (hashing keeps this
+        // linear for large id lists).
+        let mut position = std::collections::HashMap::with_capacity(ids.len());
         let mut distinct = Vec::with_capacity(ids.len());
         for id in ids {
-            if !distinct.contains(id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = position.entry(*id) {
+                e.insert(distinct.len());
                 distinct.push(*id);
             }
         }
@@ -1471,7 +1475,7 @@ impl VectorCollection {
                 self.store().get(&self.name, distinct, include).await
             })
             .await?;
-        found.sort_by_key(|r| distinct.iter().position(|id| *id == r.id));
+        found.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(found)
     }
 
