@@ -19,6 +19,22 @@ const RECONNECT_RETRIES: usize = 1;
 /// Longest pause between two reconnect attempts.
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
+impl Shared {
+    /// Whether redis-rs alone bounds every command on the shared connection
+    /// by the operation timeout: each command by its response timeout (the
+    /// operation timeout), and a reconnect a command may wait for by
+    /// `RECONNECT_RETRIES + 1` connect timeouts and one pause, which must
+    /// fit within the operation timeout too.
+    pub(crate) fn bounds_commands(&self) -> bool {
+        let c = &self.config;
+        let attempts = u32::try_from(RECONNECT_RETRIES + 1).unwrap_or(u32::MAX);
+        c.connect_timeout
+            .checked_mul(attempts)
+            .and_then(|d| d.checked_add(RECONNECT_MAX_DELAY))
+            .is_some_and(|reconnect| reconnect <= c.timeout)
+    }
+}
+
 /// State shared by the backend, the key-value store and exclusive connections.
 pub(crate) struct Shared {
     pub(crate) config: RedisConfig,

@@ -189,6 +189,54 @@ async fn redis_through_fault_proxy_latency_black_hole_and_cuts() {
     until_ok(|| kv.get("k"), Duration::from_secs(10)).await;
 }
 
+/// With a connect timeout short enough that a reconnect (two attempts and a
+/// pause of 500 ms) fits within the operation timeout, the Redis driver
+/// bounds commands itself and the core starts no timer of its own: every
+/// call must still come back within its bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_calls_stay_bounded_when_the_driver_times_them() {
+    let server = RedisServer::start(&[]);
+    let proxy = FaultProxy::start(server.addr()).await;
+    // 2 x 200 ms + 500 ms <= 1500 ms: the driver times the commands.
+    let db = Dbx::connect(&format!(
+        "redis://{}/0?timeout=1500ms&connect_timeout=200ms&retry_max_attempts=1&breaker=false",
+        proxy.addr()
+    ))
+    .await
+    .unwrap();
+    assert!(db.database().backend().enforces_timeouts());
+    let kv = db.kv().unwrap();
+    kv.set("k", b"v", None).await.unwrap();
+
+    proxy.set(Mode::Latency(Duration::from_millis(2500)));
+    let t = Instant::now();
+    let e = kv.get("k").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.is_transient(), "{e}");
+    assert!(t.elapsed() < CALL_BOUND, "{:?}", t.elapsed());
+    proxy.set(Mode::Pass);
+    until_ok(|| kv.get("k"), Duration::from_secs(10)).await;
+
+    proxy.set(Mode::BlackHole);
+    proxy.cut_all();
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert!(kv.get("k").await.is_err());
+        assert!(t.elapsed() < CALL_BOUND, "{:?}", t.elapsed());
+    }
+    proxy.set(Mode::Pass);
+    until_ok(|| kv.get("k"), Duration::from_secs(10)).await;
+
+    // A connect timeout too long for that: the core times each attempt.
+    let db = Dbx::connect(&format!(
+        "redis://{}/0?timeout=300ms&connect_timeout=300ms",
+        proxy.addr()
+    ))
+    .await
+    .unwrap();
+    assert!(!db.database().backend().enforces_timeouts());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_no_hang_recovery_no_duplicates() {
     let server = PostgresServer::start();
