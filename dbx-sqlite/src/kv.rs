@@ -126,7 +126,7 @@ impl SqliteKv {
     /// Run `f` with the table in place, on a pooled connection.
     async fn run<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Connection, &Statements) -> Result<R> + Send + 'static,
+        F: Fn(&mut Connection, &Statements) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         let sql = self.sql.clone();
@@ -149,7 +149,7 @@ impl SqliteKv {
     /// Like [`run`](Self::run) for writes: also sweeps expired rows now and then.
     async fn write<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Connection, &Statements, i64) -> Result<R> + Send + 'static,
+        F: Fn(&mut Connection, &Statements, i64) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         let last = self.last_sweep.clone();

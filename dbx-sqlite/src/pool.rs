@@ -11,10 +11,17 @@
 //! operation runs on the calling task's own thread inside
 //! [`tokio::task::block_in_place`], which first moves the thread's other
 //! tasks to another worker, so the runtime never stalls. `block_in_place`
-//! panics on a current-thread runtime (the default of `#[tokio::test]`);
-//! there, and wherever the flavor is not multi-thread, operations go through
-//! [`tokio::task::spawn_blocking`]: slower, but never blocking the runtime's
-//! only thread. Outside any Tokio runtime the work runs inline.
+//! panics on a current-thread runtime (the default of `#[tokio::test]`, and
+//! a common choice on small devices). There a statement on a pooled
+//! connection first runs inline with a budget of [`INLINE_BUDGET`]: nearly
+//! every statement finishes well within it, for the price of a direct call.
+//! One that does not is interrupted by the progress handler and, as SQLite
+//! rolls an interrupted statement back whole in autocommit mode, run again
+//! from the start through [`tokio::task::spawn_blocking`] with the rest of
+//! its timeout, so the runtime's only thread is never held for longer than
+//! the budget. Transactions (not in autocommit mode) go straight to
+//! `spawn_blocking`, as does other work on any other flavor. Outside any
+//! Tokio runtime the work runs inline.
 //!
 //! Long statements are stopped by SQLite's progress handler, which checks a
 //! per-connection deadline every few hundred VM steps: a Tokio timer cannot
@@ -31,6 +38,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// VM steps between two deadline checks.
 const PROGRESS_STEPS: i32 = 1000;
+
+/// How long a statement may hold a current-thread runtime's thread before it
+/// is interrupted and moved to a blocking thread (see the module docs).
+pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(2);
 
 /// How to open one connection.
 #[derive(Debug, Clone)]
@@ -256,14 +267,38 @@ impl Pool {
 
     /// Run `f` on a pooled connection without stalling the async runtime
     /// (see the module docs for the design), bounded by the operation timeout.
+    /// `f` may run twice on a current-thread runtime: after an inline attempt
+    /// that SQLite interrupted, and so rolled back, at the inline budget.
     pub(crate) async fn run<R, F>(self: &Arc<Self>, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Conn) -> Result<R> + Send + 'static,
+        F: Fn(&mut Conn) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let mut guard = self.acquire().await?;
         let timeout = self.op_timeout;
-        on_blocking_side(move || guard.with(timeout, f)).await
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| guard.with(timeout, &f))
+            }
+            Ok(_) => {
+                let started = Instant::now();
+                if timeout > INLINE_BUDGET {
+                    match guard.with_budget(INLINE_BUDGET, &f) {
+                        Inline::Done(r) => return r,
+                        Inline::OverBudget => {}
+                    }
+                }
+                let rest = timeout.saturating_sub(started.elapsed());
+                tokio::task::spawn_blocking(move || guard.with(rest, f))
+                    .await
+                    .map_err(|e| {
+                        Error::new(ErrorKind::Other, "SQLite worker task failed")
+                            .with_source(e)
+                            .with_backend(BACKEND)
+                    })?
+            }
+            Err(_) => guard.with(timeout, f),
+        }
     }
 }
 
@@ -322,6 +357,48 @@ impl Guard {
     pub(crate) fn op_timeout(&self) -> Duration {
         self.pool.op_timeout
     }
+
+    /// Run `f` inline for at most `budget`, on a connection in autocommit
+    /// mode only: there an interrupted statement is rolled back whole, so it
+    /// can run again elsewhere, provided no earlier statement of `f` has
+    /// completed a change (SQLite's total-changes count did not move). A
+    /// failure otherwise (a transaction left open, a change made before the
+    /// interruption) is returned as it is, never run twice.
+    fn with_budget<R>(
+        &mut self,
+        budget: Duration,
+        f: &impl Fn(&mut Conn) -> Result<R>,
+    ) -> Inline<R> {
+        let Some(before) = self
+            .conn
+            .as_ref()
+            .filter(|c| c.conn.is_autocommit())
+            .map(|c| c.conn.total_changes())
+        else {
+            return Inline::OverBudget;
+        };
+        let started = Instant::now();
+        match self.with(budget, f) {
+            Err(e)
+                if e.kind() == ErrorKind::Timeout
+                    && started.elapsed() >= budget
+                    && self.conn.as_ref().is_some_and(|c| {
+                        c.conn.is_autocommit() && c.conn.total_changes() == before
+                    }) =>
+            {
+                Inline::OverBudget
+            }
+            r => Inline::Done(r),
+        }
+    }
+}
+
+/// The outcome of an inline attempt.
+enum Inline<R> {
+    /// Finished (or failed for a reason of its own).
+    Done(Result<R>),
+    /// Interrupted at the budget and rolled back: run it again elsewhere.
+    OverBudget,
 }
 
 impl Drop for Guard {

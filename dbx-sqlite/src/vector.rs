@@ -529,7 +529,7 @@ impl SqliteVectors {
     /// collection name checked here too (it becomes part of SQL text).
     async fn run<R, F>(&self, name: Option<&str>, f: F) -> Result<R>
     where
-        F: FnOnce(&mut Connection) -> Result<R> + Send + 'static,
+        F: Fn(&mut Connection) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         if let Some(name) = name {

@@ -652,3 +652,45 @@ async fn mmap_size_applies_to_every_connection() {
         ErrorKind::InvalidConfig,
     );
 }
+
+/// On a current-thread runtime a statement runs inline for up to 2 ms, then
+/// is interrupted, rolled back and run again on a blocking thread: a long
+/// read gives the right answer and a long write is applied exactly once.
+#[tokio::test(flavor = "current_thread")]
+async fn long_statements_on_current_thread_move_off_the_runtime_once() {
+    let db = memory().await;
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE once (n INTEGER)", params![])
+        .await
+        .unwrap();
+    // Well over the inline budget on any machine.
+    let n: i64 = sql.query_one_as(BUSY_QUERY, params![]).await.unwrap();
+    assert_eq!(n, 3_000_000);
+    sql.execute(
+        "INSERT INTO once WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT x FROM c",
+        params![],
+    )
+    .await
+    .unwrap();
+    let (count, sum): (i64, i64) = sql
+        .query_one_as("SELECT COUNT(*), SUM(n) FROM once", params![])
+        .await
+        .unwrap();
+    assert_eq!((count, sum), (300_000, 300_000 * 300_001 / 2));
+    // Meanwhile other tasks on the runtime's only thread keep running.
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let n: i64 = sql.query_one_as(BUSY_QUERY, params![]).await.unwrap();
+    let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    ticker.abort();
+    assert_eq!(n, 3_000_000);
+    assert!(during >= 3, "the runtime thread was held: {during} ticks");
+}
