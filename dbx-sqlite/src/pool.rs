@@ -281,14 +281,15 @@ impl Pool {
                 tokio::task::block_in_place(|| guard.with(timeout, &f))
             }
             Ok(_) => {
-                let started = Instant::now();
+                let mut rest = timeout;
                 if timeout > INLINE_BUDGET {
                     match guard.with_budget(INLINE_BUDGET, &f) {
                         Inline::Done(r) => return r,
-                        Inline::OverBudget => {}
+                        // At most the budget (and the checks between two
+                        // progress calls) has passed.
+                        Inline::OverBudget => rest = timeout - INLINE_BUDGET,
                     }
                 }
-                let rest = timeout.saturating_sub(started.elapsed());
                 tokio::task::spawn_blocking(move || guard.with(rest, f))
                     .await
                     .map_err(|e| {
@@ -377,11 +378,30 @@ impl Guard {
         else {
             return Inline::OverBudget;
         };
-        let started = Instant::now();
-        match self.with(budget, f) {
+        // Inline, a locked database fails at once instead of sleeping in
+        // the busy handler on the runtime's only thread (a transaction on
+        // that same thread may be what holds the lock); the blocking retry
+        // waits the configured busy timeout.
+        let busy = self.pool.config.busy_timeout;
+        if let Some(c) = self.conn.as_ref() {
+            let _ = c.conn.busy_timeout(Duration::ZERO);
+        }
+        // Only the progress handler, at the deadline, interrupts a
+        // statement, and only a busy database fails with SQLITE_BUSY: a
+        // Timeout here means the budget ran out or the database was busy.
+        let r = self.with(budget, f);
+        if let Some(c) = self.conn.as_ref()
+            && let Err(e) = c.conn.busy_timeout(busy)
+        {
+            // Without its busy timeout the connection would fail at the
+            // first lock: do not give it back to the pool.
+            tracing::warn!(target: "dbx", error = %e, "dbx: could not restore the SQLite busy timeout; dropping the connection");
+            self.conn = None;
+            self.pool.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        match r {
             Err(e)
                 if e.kind() == ErrorKind::Timeout
-                    && started.elapsed() >= budget
                     && self.conn.as_ref().is_some_and(|c| {
                         c.conn.is_autocommit() && c.conn.total_changes() == before
                     }) =>

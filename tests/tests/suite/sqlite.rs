@@ -694,3 +694,48 @@ async fn long_statements_on_current_thread_move_off_the_runtime_once() {
     assert_eq!(n, 3_000_000);
     assert!(during >= 3, "the runtime thread was held: {during} ticks");
 }
+
+/// On a current-thread runtime an inline statement that meets a locked
+/// database does not sleep in SQLite's busy handler on the runtime's only
+/// thread (the lock holder may be a task on that same thread): it waits on a
+/// blocking thread, and goes through once the lock is released.
+#[tokio::test(flavor = "current_thread")]
+async fn a_locked_database_does_not_hold_the_current_thread_runtime() {
+    let db = file().await;
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE locked (n INTEGER)", params![])
+        .await
+        .unwrap();
+    // Two open pooled connections, so the writer below runs inline.
+    let hold = sql.begin().await.unwrap();
+    sql.query("SELECT 1", params![]).await.unwrap();
+    drop(hold);
+    assert!(db.pool_status().unwrap().size >= 2);
+    let mut tx = sql.begin().await.unwrap();
+    tx.execute("INSERT INTO locked VALUES (1)", params![])
+        .await
+        .unwrap();
+    let other = sql.clone();
+    let writer = tokio::spawn(async move {
+        other
+            .execute("INSERT INTO locked VALUES (2)", params![])
+            .await
+    });
+    // The writer is now waiting for the lock, off the runtime's thread:
+    // this task gets the thread back long before SQLite's busy timeout (5 s).
+    let slept = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        slept.elapsed() < Duration::from_secs(2),
+        "the runtime thread was held for {:?}",
+        slept.elapsed()
+    );
+    assert!(!writer.is_finished());
+    tx.commit().await.unwrap();
+    writer.await.unwrap().unwrap();
+    let n: i64 = sql
+        .query_one_as("SELECT COUNT(*) FROM locked", params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
