@@ -8,6 +8,7 @@
 //! |------------|---------------------------------------|-----------------------------------------|------------------------------------|
 //! | Redis      | one shared multiplexed connection     | one redis-rs `ConnectionManager`        | deadpool-redis, exclusive checkout |
 //! | PostgreSQL | `shared_clients` pipelined clients (2) | as many tokio-postgres clients, round robin | deadpool-postgres, exclusive checkout |
+//! | MongoDB    | the driver's own pool (`maxPoolSize`)  | one `mongodb::Client`, same `maxPoolSize` | –                                  |
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +24,42 @@ pub fn redis_url() -> String {
 pub fn pg_url() -> String {
     std::env::var("DBX_BENCH_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dbx_bench".into())
+}
+
+/// MongoDB the benches talk to: `DBX_BENCH_MONGO_URL`, else
+/// `DBX_TEST_MONGO_URL`, else the SecantusDB of `scripts/start-mongo.sh`.
+pub fn mongo_url() -> String {
+    std::env::var("DBX_BENCH_MONGO_URL")
+        .or_else(|_| std::env::var("DBX_TEST_MONGO_URL"))
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27018".into())
+}
+
+/// `url` with the query parameter `name=value` added, unless `url` already
+/// sets `name`.
+pub fn with_param(url: &str, name: &str, value: impl std::fmt::Display) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some(name))
+    {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{name}={value}")
+}
+
+/// Raw `mongodb` on dbx's model: one client (its own connection pool, the
+/// `maxPoolSize` of `url`) shared by every task, with the timeouts and the
+/// application name dbx sets by default. What dbx adds on top is not here:
+/// its pool-event handler, the operation timeout, retries, spans and the
+/// JSON conversions.
+pub async fn raw_mongo(url: &str) -> mongodb::error::Result<mongodb::Client> {
+    let mut options = mongodb::options::ClientOptions::parse(url).await?;
+    let connect = dbx::core::options::DEFAULT_CONNECT_TIMEOUT;
+    options.connect_timeout = Some(connect);
+    options.server_selection_timeout = Some(connect.min(dbx::core::options::DEFAULT_TIMEOUT));
+    options.app_name = Some("dbx".to_owned());
+    mongodb::Client::with_options(options)
 }
 
 /// Create the database `url` names if it does not exist yet (connecting to
