@@ -9,18 +9,29 @@
 //! SQLite costs. Upserts in batches of 256 overwriting points of a 10k
 //! collection, in memory and on file.
 //!
+//! On Qdrant (`vector/qdrant_search_10k`), when `DBX_BENCH_QDRANT_URL` (else
+//! `DBX_TEST_QDRANT_URL`) names a server: the same 10k points and queries
+//! (same generator), upserted once through dbx in batches of 256 (each
+//! waiting for the write) into a collection named per run, then the same
+//! top-10 cosine search through dbx (`dbx`) and through the raw
+//! `qdrant_client::Qdrant` on dbx's connection model (`raw_qdrant_client`),
+//! on the same server and collection; the collection is dropped at the end.
+//! Without a server these lines are skipped with a loud message. A debug
+//! build of Qdrant makes the absolute times meaningless: read the ratio.
+//!
 //! In test mode (`cargo test --all-targets`) the collections hold 200 points.
 //!
-//! `cargo bench -p benches --bench vector`
+//! `cargo bench -p benches --bench vector` (`-- qdrant` for the Qdrant lines)
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dbx::serde_json::json;
 use dbx::vector::{Condition, Distance, Filter, Point, Search};
 use dbx::{Dbx, VectorCollection};
+use qdrant_client::qdrant::{CollectionStatus, Query, QueryPointsBuilder};
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DIM: usize = 384;
 const TOP: usize = 10;
@@ -158,9 +169,13 @@ fn search_lines(
     });
 }
 
+/// Seed of the SQLite and Qdrant search benches: the first 16 vectors are
+/// the queries, the points follow.
+const SEARCH_SEED: u64 = 0x5EED_CAFE;
+
 fn search(c: &mut Criterion) {
     let rt = runtime();
-    let mut rng = Rng(0x5EED_CAFE);
+    let mut rng = Rng(SEARCH_SEED);
     let queries: Vec<Vec<f32>> = (0..16).map(|_| rng.vector()).collect();
     for n in sizes() {
         let label = if n >= 1000 {
@@ -252,11 +267,131 @@ fn upsert(c: &mut Criterion) {
     g.finish();
 }
 
+/// Wait until the optimizer is done with `name` (status green), so it does
+/// not run beside the measurements.
+async fn wait_green(raw: &qdrant_client::Qdrant, name: &str) {
+    let start = Instant::now();
+    loop {
+        let info = raw.collection_info(name).await.unwrap();
+        let status = info.result.map(|r| r.status);
+        if status == Some(CollectionStatus::Green as i32) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "Qdrant collection {name} not green after 10 min (status {status:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Top-10 search on Qdrant: dbx against the raw client, same server, same
+/// collection, same queries.
+fn qdrant(c: &mut Criterion) {
+    let Some(url) = benches::qdrant_url() else {
+        println!(
+            "\n*** SKIPPED: the Qdrant vector search bench (vector/qdrant_search_*): \
+             neither DBX_BENCH_QDRANT_URL nor DBX_TEST_QDRANT_URL is set; start a server with \
+             `export DBX_BENCH_QDRANT_URL=$(bash scripts/start-qdrant.sh)` ***\n"
+        );
+        return;
+    };
+    if !benches::reachable(&url, 6334) {
+        println!(
+            "\n*** SKIPPED: the Qdrant vector search bench (vector/qdrant_search_*): \
+             no server reachable at {url} ***\n"
+        );
+        return;
+    }
+    let rt = runtime();
+    let n = sizes()[0];
+    let label = if n >= 1000 {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    };
+    let mut rng = Rng(SEARCH_SEED);
+    let queries: Vec<Vec<f32>> = (0..16).map(|_| rng.vector()).collect();
+    let name = format!(
+        "dbx_bench_search_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let (db, coll, raw) = rt.block_on(async {
+        let db = Dbx::connect(&url).await.unwrap();
+        let coll = filled(&db, &name, n, &mut rng).await;
+        let raw = benches::raw_qdrant(&url).unwrap();
+        wait_green(&raw, &name).await;
+        (db, coll, raw)
+    });
+    // Both sides see the same collection and find the same points.
+    rt.block_on(async {
+        let ours: Vec<u64> = coll
+            .search(&Search::new(queries[0].clone(), TOP))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| match h.id {
+                dbx::PointId::Num(i) => i,
+                other => panic!("unexpected id {other:?}"),
+            })
+            .collect();
+        let theirs: Vec<u64> = raw
+            .query(
+                QueryPointsBuilder::new(name.as_str())
+                    .query(Query::new_nearest(queries[0].clone()))
+                    .limit(TOP as u64)
+                    .with_payload(true),
+            )
+            .await
+            .unwrap()
+            .result
+            .into_iter()
+            .map(|p| match p.id.and_then(|i| i.point_id_options) {
+                Some(qdrant_client::qdrant::point_id::PointIdOptions::Num(i)) => i,
+                other => panic!("unexpected id {other:?}"),
+            })
+            .collect();
+        assert_eq!(ours, theirs, "dbx and the raw client disagree");
+        assert_eq!(ours.len(), TOP.min(n));
+    });
+
+    let mut g = c.benchmark_group(format!("vector/qdrant_search_{label}"));
+    let mut q = 0usize;
+    g.bench_function("dbx", |b| {
+        b.to_async(&rt).iter(|| {
+            q = (q + 1) % queries.len();
+            let s = Search::new(queries[q].clone(), TOP);
+            let coll = &coll;
+            async move { black_box(coll.search(&s).await.unwrap()) }
+        })
+    });
+    g.bench_function("raw_qdrant_client", |b| {
+        b.to_async(&rt).iter(|| {
+            q = (q + 1) % queries.len();
+            let request = QueryPointsBuilder::new(name.as_str())
+                .query(Query::new_nearest(queries[q].clone()))
+                .limit(TOP as u64)
+                .with_payload(true);
+            let raw = &raw;
+            async move { black_box(raw.query(request).await.unwrap()) }
+        })
+    });
+    g.finish();
+    rt.block_on(async {
+        coll.drop().await.unwrap();
+        db.close().await;
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    targets = search, upsert
+    targets = search, upsert, qdrant
 }
 criterion_main!(benches);

@@ -9,6 +9,7 @@
 //! | Redis      | one shared multiplexed connection     | one redis-rs `ConnectionManager`        | deadpool-redis, exclusive checkout |
 //! | PostgreSQL | `shared_clients` pipelined clients (2) | as many tokio-postgres clients, round robin | deadpool-postgres, exclusive checkout |
 //! | MongoDB    | the driver's own pool (`maxPoolSize`)  | one `mongodb::Client`, same `maxPoolSize` | –                                  |
+//! | Qdrant     | the client's gRPC channels (3)        | one `qdrant_client::Qdrant`, same channels | –                                 |
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +33,16 @@ pub fn mongo_url() -> String {
     std::env::var("DBX_BENCH_MONGO_URL")
         .or_else(|_| std::env::var("DBX_TEST_MONGO_URL"))
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27018".into())
+}
+
+/// Qdrant the benches talk to (`qdrant://host:port`): `DBX_BENCH_QDRANT_URL`,
+/// else `DBX_TEST_QDRANT_URL`; `None` when neither is set (there is no
+/// default server).
+pub fn qdrant_url() -> Option<String> {
+    ["DBX_BENCH_QDRANT_URL", "DBX_TEST_QDRANT_URL"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
 }
 
 /// `url` with the query parameter `name=value` added, unless `url` already
@@ -60,6 +71,34 @@ pub async fn raw_mongo(url: &str) -> mongodb::error::Result<mongodb::Client> {
     options.server_selection_timeout = Some(connect.min(dbx::core::options::DEFAULT_TIMEOUT));
     options.app_name = Some("dbx".to_owned());
     mongodb::Client::with_options(options)
+}
+
+/// Raw `qdrant-client` on dbx's model, for a `qdrant://[:KEY@]host:port`
+/// URL (parameters are ignored): one client with dbx's defaults (3 gRPC
+/// channels, the same timeouts, no compatibility check).
+pub fn raw_qdrant(url: &str) -> Result<qdrant_client::Qdrant, String> {
+    let (scheme, rest) = if let Some(rest) = url.strip_prefix("qdrants://") {
+        ("https", rest)
+    } else if let Some(rest) = url.strip_prefix("qdrant://") {
+        ("http", rest)
+    } else {
+        return Err(format!("not a qdrant:// URL: {url}"));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let (key, hostport) = match authority.rsplit_once('@') {
+        Some((user, host)) => (user.split_once(':').map(|(_, k)| k), host),
+        None => (None, authority),
+    };
+    let port = if hostport.contains(':') { "" } else { ":6334" };
+    let mut builder = qdrant_client::Qdrant::from_url(&format!("{scheme}://{hostport}{port}"))
+        .timeout(dbx::core::options::DEFAULT_TIMEOUT)
+        .connect_timeout(dbx::core::options::DEFAULT_CONNECT_TIMEOUT)
+        .skip_compatibility_check();
+    builder.set_pool_size(dbx::qdrant::DEFAULT_POOL_SIZE);
+    if let Some(key) = key.filter(|k| !k.is_empty()) {
+        builder.set_api_key(key);
+    }
+    builder.build().map_err(|e| e.to_string())
 }
 
 /// Create the database `url` names if it does not exist yet (connecting to
