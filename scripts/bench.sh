@@ -5,8 +5,12 @@
 #   scripts/bench.sh [OUTPUT.md]          default: $CARGO_TARGET_DIR/bench/report.md
 #
 # Needs the local servers: Redis at $DBX_BENCH_REDIS_URL (redis://127.0.0.1:6379)
-# and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth); a missing
-# server's rows are skipped. Uses redis-benchmark, pgbench, createdb, python3.
+# and PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth); MongoDB at
+# $DBX_BENCH_MONGO_URL, else $DBX_TEST_MONGO_URL, else mongodb://127.0.0.1:27018
+# (scripts/start-mongo.sh) and Qdrant at $DBX_BENCH_QDRANT_URL, else
+# $DBX_TEST_QDRANT_URL (scripts/start-qdrant.sh), for their criterion rows
+# only; a missing server's rows are skipped. Uses redis-benchmark, pgbench,
+# createdb, python3.
 #
 # Knobs: DBX_BENCH_SECS (seconds per load run, default 5), DBX_BENCH_ROUNDS
 # (interleaved rounds per comparison, default 3; the table shows the median
@@ -46,6 +50,16 @@ if [ "${DBX_BENCH_CRITERION:-1}" != 0 ]; then
   rm -rf "$CRITERION_HOME"
   say "criterion benches (sqlite, policy, redis, postgres)"
   cargo bench -q -p benches --bench sqlite --bench policy --bench redis --bench postgres 2>&1 | tee -a "$log" >&2
+  # MongoDB find_one and Qdrant search: each bench skips with a message when
+  # its server is absent, and then leaves no figures (so no rows).
+  say "criterion: mongo (find_one by _id)"
+  cargo bench -q -p benches --bench mongo 2>&1 | tee -a "$log" >&2
+  if [ -n "${DBX_BENCH_QDRANT_URL:-${DBX_TEST_QDRANT_URL:-}}" ]; then
+    say "criterion: vector -- qdrant (search 10k x 384)"
+    cargo bench -q -p benches --bench vector -- qdrant 2>&1 | tee -a "$log" >&2
+  else
+    say "skipping Qdrant: set DBX_BENCH_QDRANT_URL (e.g. \$(scripts/start-qdrant.sh))"
+  fi
   python3 - "$CRITERION_HOME" >>"$results" <<'PY'
 import json, os, sys
 home = sys.argv[1]
@@ -235,6 +249,17 @@ for c in (1, 8, 50):
     r = cr(b, a)
     if r is not None:
         row(f"PostgreSQL point select, {c} tasks, criterion: dbx / raw throughput", fmt(r), "–", "–", f"{crit[a]:.0f} ns vs {crit[b]:.0f} ns per op")
+for c, tasks in ((1, "1 task"), (50, "50 tasks")):
+    a, b = f"mongo/find_one/c{c}/dbx", f"mongo/find_one/c{c}/raw_mongodb"
+    r = cr(a, b)
+    if r is not None:
+        row(f"MongoDB find_one by _id, {tasks}, criterion: dbx / raw (time per op)", fmt(r), "–", "–",
+            f"{crit[a] / 1000:.1f} µs vs {crit[b] / 1000:.1f} µs per op (raw: the mongodb crate, same maxPoolSize)")
+a, b = "vector/qdrant_search_10k/dbx", "vector/qdrant_search_10k/raw_qdrant_client"
+r = cr(a, b)
+if r is not None:
+    row("Qdrant search 10k x 384, criterion: dbx / raw (time per op)", fmt(r), "–", "–",
+        f"{crit[a] / 1000:.0f} µs vs {crit[b] / 1000:.0f} µs per search, top 10, cosine (raw: qdrant-client)")
 if "quickstart" in misc:
     mb = int(misc["quickstart"]["rss_kb"]) / 1024
     row("quickstart peak RSS", f"{mb:.1f} MB", "< 15 MB", verdict(mb, hi=15), "`/usr/bin/time -f %M`, release build")
