@@ -12,26 +12,32 @@
 #   ~/.cache/dbx-qdrant/qdrant
 # The server binds 127.0.0.1 only, on free ports, with telemetry disabled,
 # keeps its storage in a fresh temporary directory, logs to
-# ~/.cache/dbx-qdrant.log, and is stopped by `scripts/start-qdrant.sh --stop`
-# (the pid is in ~/.cache/dbx-qdrant.pid). Only the URL goes to stdout.
+# ~/.cache/dbx-qdrant.<port>.log, and is stopped (its directory removed) by
+# `scripts/start-qdrant.sh --stop URL`; each server has its own pid file,
+# ~/.cache/dbx-qdrant.<port>.pid, so concurrent runs never stop each
+# other's. Only the URL goes to stdout.
 set -euo pipefail
 
-PIDFILE="$HOME/.cache/dbx-qdrant.pid"
-LOG="$HOME/.cache/dbx-qdrant.log"
+CACHE="$HOME/.cache"
 
-stop() {
-  if [ -f "$PIDFILE" ]; then
-    read -r pid dir <"$PIDFILE" || true
+stop() { # stop PORT
+  local pidfile="$CACHE/dbx-qdrant.$1.pid" pid dir
+  if [ -f "$pidfile" ]; then
+    read -r pid dir <"$pidfile" || true
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
     [ -n "${dir:-}" ] && rm -rf "$dir"
-    rm -f "$PIDFILE"
+    rm -f "$pidfile"
   fi
 }
 
 if [ "${1:-}" = --stop ]; then
-  stop
+  port="${2:-}"
+  port="${port##*:}"
+  port="${port%%/*}"
+  [ -n "$port" ] || { echo "usage: $0 --stop qdrant://127.0.0.1:PORT" >&2; exit 2; }
+  stop "$port"
   exit 0
 fi
 
@@ -52,12 +58,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-stop
-mkdir -p "$(dirname "$LOG")"
+mkdir -p "$CACHE"
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/dbx-qdrant.XXXXXX")"
 GRPC="$(free_port)"
 HTTP="$(free_port)"
 while [ "$HTTP" = "$GRPC" ]; do HTTP="$(free_port)"; done
+PIDFILE="$CACHE/dbx-qdrant.$GRPC.pid"
+LOG="$CACHE/dbx-qdrant.$GRPC.log"
 (
   cd "$DIR"
   QDRANT__SERVICE__HOST=127.0.0.1 \
@@ -87,5 +94,5 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 echo "Qdrant ($BIN) did not become ready within 60 s; see $LOG" >&2
-stop
+stop "$GRPC"
 exit 1

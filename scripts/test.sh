@@ -137,7 +137,7 @@ if [ -z "${DBX_TEST_QDRANT_URL:-}" ]; then
   DBX_TEST_QDRANT_URL="$(bash scripts/start-qdrant.sh)"
   if [ -n "$DBX_TEST_QDRANT_URL" ]; then
     export DBX_TEST_QDRANT_URL
-    trap 'bash scripts/start-qdrant.sh --stop' EXIT
+    trap 'bash scripts/start-qdrant.sh --stop "$DBX_TEST_QDRANT_URL"' EXIT
     echo "Qdrant test server: $DBX_TEST_QDRANT_URL"
     # Tests that need a server of their own (API keys) start one from this.
     if [ -z "${QDRANT_BIN:-}" ]; then
