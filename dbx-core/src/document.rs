@@ -362,7 +362,8 @@ fn invalid(message: String) -> Error {
     Error::invalid_input(message)
 }
 
-fn short(s: &str) -> &str {
+/// At most the first 64 characters of `s`, for error messages.
+pub(crate) fn short(s: &str) -> &str {
     match s.char_indices().nth(64) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -487,7 +488,8 @@ fn check_value(v: &Value, path: &str, depth: usize) -> Result<()> {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// `a number`, `an object`...: a JSON value's type, for error messages.
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -46,6 +46,7 @@
 //!   each once; ids that do not exist are left out.
 
 use crate::database::{Attrs, Ctx, Op};
+use crate::document::{json_type, short};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -302,17 +303,6 @@ fn payload_object(v: Value) -> Result<Map<String, Value>> {
             "a payload must be a JSON object, not {}",
             json_type(&other)
         ))),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -1215,13 +1205,6 @@ fn check_points(points: &[Point]) -> Result<()> {
 
 fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::invalid_input(message)
-}
-
-fn short(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 // --- the driver trait ---------------------------------------------------------------

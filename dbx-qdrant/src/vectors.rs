@@ -6,6 +6,7 @@ use crate::convert::{
 };
 use crate::error::{BACKEND, map_err};
 use async_trait::async_trait;
+use dbx_core::serde_json::{Map, Value};
 use dbx_core::vector::{
     CollectionInfo, Distance, Filter, Include, Point, PointId, Record, ScoredPoint, Search,
     VectorStore,
@@ -15,6 +16,7 @@ use qdrant_client::qdrant::{
     self as q, points_selector::PointsSelectorOneOf, vector_output, vectors_config, vectors_output,
     with_payload_selector, with_vectors_selector,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Qdrant collections as dbx vector collections: one unnamed dense vector
@@ -74,6 +76,26 @@ fn dense(data: Vec<f32>) -> q::Vector {
 }
 
 /// The unnamed dense vector of a point the server returned.
+/// Id, payload and vector of a point read back, as `include` asks.
+type PointParts = (PointId, Option<Map<String, Value>>, Option<Vec<f32>>);
+
+fn point_parts(
+    collection: &str,
+    include: Include,
+    id: Option<q::PointId>,
+    payload: HashMap<String, q::Value>,
+    vectors: Option<q::VectorsOutput>,
+) -> Result<PointParts> {
+    let id = id_from_grpc(id)?;
+    let payload = include.payload.then(|| payload_from_grpc(payload));
+    let vector = if include.vectors {
+        Some(vector_from_grpc(collection, vectors)?)
+    } else {
+        None
+    };
+    Ok((id, payload, vector))
+}
+
 fn vector_from_grpc(collection: &str, v: Option<q::VectorsOutput>) -> Result<Vec<f32>> {
     match v.and_then(|v| v.vectors_options) {
         Some(vectors_output::VectorsOptions::Vector(v)) => match v.into_vector() {
@@ -275,13 +297,8 @@ impl VectorStore for QdrantVectors {
         r.result
             .into_iter()
             .map(|p| {
-                let id = id_from_grpc(p.id)?;
-                let payload = include.payload.then(|| payload_from_grpc(p.payload));
-                let vector = if include.vectors {
-                    Some(vector_from_grpc(collection, p.vectors)?)
-                } else {
-                    None
-                };
+                let (id, payload, vector) =
+                    point_parts(collection, include, p.id, p.payload, p.vectors)?;
                 Ok(Record::new(id, payload, vector))
             })
             .collect::<Result<_>>()
@@ -343,13 +360,8 @@ impl VectorStore for QdrantVectors {
         r.result
             .into_iter()
             .map(|p| {
-                let id = id_from_grpc(p.id)?;
-                let payload = include.payload.then(|| payload_from_grpc(p.payload));
-                let vector = if include.vectors {
-                    Some(vector_from_grpc(collection, p.vectors)?)
-                } else {
-                    None
-                };
+                let (id, payload, vector) =
+                    point_parts(collection, include, p.id, p.payload, p.vectors)?;
                 Ok(ScoredPoint::new(id, p.score, payload, vector))
             })
             .collect::<Result<_>>()

@@ -58,13 +58,7 @@ mod vector {
     dbx_tests::vector_conformance!(crate::qdrant::connect);
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use dbx_tests::fault::free_port;
 
 // --- URLs and options (no server needed) ----------------------------------------
 
