@@ -3,8 +3,9 @@
 //! Point select by primary key and single-row insert on an in-memory table of
 //! 10k rows (100 in test mode, under `cargo test --all-targets`), one
 //! operation at a time. dbx runs on a multi-thread runtime
-//! (`block_in_place` path) and on a current-thread runtime (`spawn_blocking`
-//! path). Report ratios to the raw figure, not absolute times.
+//! (`block_in_place`) and on a current-thread runtime (inline within a
+//! budget), on the multi-thread runtime also from a spawned task (where
+//! applications call from). Report ratios to the raw figure, not absolute times.
 //!
 //! `cargo bench -p benches --bench sqlite`
 
@@ -51,6 +52,7 @@ fn raw(c: &mut Criterion) {
 }
 
 fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
+    let multi_thread = rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     let rows = rows();
     let db = rt.block_on(async {
         let db = Dbx::connect("sqlite::memory:").await.unwrap();
@@ -79,6 +81,36 @@ fn dbx_on(c: &mut Criterion, label: &str, rt: tokio::runtime::Runtime) {
             }
         })
     });
+    if multi_thread {
+        // Where applications call from: a task spawned on a worker thread
+        // (criterion's `to_async` runs the loop in `block_on`, on a thread
+        // that is not a worker, where `block_in_place` has no core to hand
+        // over).
+        let mut i = 0i64;
+        c.bench_function("sqlite/point_select/dbx_multi_thread_task", |b| {
+            b.iter_custom(|iters| {
+                let sql = sql.clone();
+                let first = i;
+                i = (i + iters as i64) % rows;
+                rt.block_on(async move {
+                    tokio::spawn(async move {
+                        let start = std::time::Instant::now();
+                        for k in 0..iters as i64 {
+                            let id = (first + k) % rows + 1;
+                            let row: (i64, String) = sql
+                                .query_one_as("SELECT id, v FROM t WHERE id = $1", params![id])
+                                .await
+                                .unwrap();
+                            black_box(row);
+                        }
+                        start.elapsed()
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+        });
+    }
     let mut n = rows;
     c.bench_function(&format!("sqlite/insert/dbx_{label}"), |b| {
         b.to_async(&rt).iter(|| {

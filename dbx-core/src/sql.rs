@@ -25,6 +25,12 @@ pub trait SqlDatabase: Send + Sync + fmt::Debug + 'static {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Run a query and collect its rows.
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Run a query and return its first row, if any. A driver may stop a
+    /// read-only query after that row; a statement that changes data must
+    /// still run to completion. The default collects every row.
+    async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
     /// Run a query and stream its rows, without holding the whole result in
     /// memory. Dropping the stream stops the query.
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream;
@@ -40,6 +46,11 @@ pub trait SqlTransaction: Send + fmt::Debug {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Run a query inside the transaction.
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Run a query inside the transaction and return its first row, as
+    /// [`SqlDatabase::query_first`] does. The default collects every row.
+    async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
     /// Make the transaction's changes permanent.
     async fn commit(self: Box<Self>) -> Result<()>;
     /// Discard the transaction's changes.
@@ -48,12 +59,18 @@ pub trait SqlTransaction: Send + fmt::Debug {
 
 /// Whether a statement is a plain read by its first keyword.
 fn is_read(sql: &str) -> bool {
-    let first = sql
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default();
-    ["SELECT", "VALUES", "SHOW", "EXPLAIN"]
+    let text = sql.as_bytes();
+    let start = text
+        .iter()
+        .position(|b| !(b.is_ascii_whitespace() || *b == b'('))
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    let len = text
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let first = &text[..len];
+    [&b"SELECT"[..], b"VALUES", b"SHOW", b"EXPLAIN"]
         .iter()
         .any(|k| first.eq_ignore_ascii_case(k))
 }
@@ -91,10 +108,8 @@ impl TransactionOptions {
     }
 }
 
-fn first_row(rows: Vec<Row>) -> Result<Row> {
-    rows.into_iter()
-        .next()
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, "query returned no rows"))
+fn first_row(row: Option<Row>) -> Result<Row> {
+    row.ok_or_else(|| Error::new(ErrorKind::NotFound, "query returned no rows"))
 }
 
 fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
@@ -105,13 +120,17 @@ fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
 macro_rules! query_conveniences {
     ($($mut_:tt)?) => {
         /// The first row of a query; [`NotFound`](crate::ErrorKind::NotFound) if there is none.
+        /// The rows after the first are not read where the driver can
+        /// stop a read-only query early (SQLite); a statement that changes
+        /// data always runs to completion.
         pub async fn query_one(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Row> {
-            first_row(self.query(sql, params).await?).map_err(|e| self.tag(e, "sql.query_one"))
+            first_row(self.query_first(sql, params).await?).map_err(|e| self.tag(e, "sql.query_one"))
         }
 
-        /// The first row of a query, or `None`.
+        /// The first row of a query, or `None`. As with
+        /// [`query_one`](Self::query_one), later rows may not be read.
         pub async fn query_optional(&$($mut_)? self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-            Ok(self.query(sql, params).await?.into_iter().next())
+            self.query_first(sql, params).await
         }
 
         /// Every row decoded into `T`: a struct (fields by column name), a
@@ -211,16 +230,29 @@ impl Sql {
     /// RETURNING`, a `WITH` that may write) is treated like `execute` unless
     /// the handle is [`idempotent`](Sql::idempotent).
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.ctx
+            .run_text(self.query_op(sql), Some(sql), || self.db.query(sql, params))
+            .await
+    }
+
+    /// The first row of a query (the rest may go unread).
+    async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.ctx
+            .run_text(self.query_op(sql), Some(sql), || {
+                self.db.query_first(sql, params)
+            })
+            .await
+    }
+
+    /// How a query is run: retried only if it is a plain read (or the
+    /// handle says every statement is idempotent).
+    fn query_op(&self, sql: &str) -> Op {
         let op = if is_read(sql) {
             Op::idempotent("sql.query")
         } else {
             Op::once("sql.query")
         };
-        self.ctx
-            .run_text(op.forced(self.force_idempotent), Some(sql), || {
-                self.db.query(sql, params)
-            })
-            .await
+        op.forced(self.force_idempotent)
     }
 
     query_conveniences!();
@@ -359,6 +391,14 @@ impl Transaction {
         ctx.run_once("sql.tx.query", tx.query(sql, params)).await
     }
 
+    /// The first row of a query inside the transaction (the rest may go unread).
+    async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let ctx = self.ctx.clone();
+        let tx = self.open("sql.tx.query")?;
+        ctx.run_once("sql.tx.query", tx.query_first(sql, params))
+            .await
+    }
+
     query_conveniences!(mut);
 
     /// Commit the transaction.
@@ -374,6 +414,37 @@ impl Transaction {
         match self.tx.take() {
             Some(tx) => self.ctx.run_once("sql.tx.rollback", tx.rollback()).await,
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_read;
+
+    #[test]
+    fn reads_are_known_by_their_first_keyword() {
+        for sql in [
+            "SELECT 1",
+            "select\n1",
+            "  ((SELECT 1))",
+            "\tValues (1)",
+            "SHOW search_path",
+            "explain SELECT 1",
+            "SELECT",
+        ] {
+            assert!(is_read(sql), "{sql:?}");
+        }
+        for sql in [
+            "",
+            "(",
+            "INSERT INTO t VALUES (1)",
+            "SELECTED",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "\u{a0}SELECT 1",
+            "DELETE FROM t RETURNING *",
+        ] {
+            assert!(!is_read(sql), "{sql:?}");
         }
     }
 }

@@ -5,6 +5,7 @@ use dbx_core::{Error, ErrorKind, Row, Value};
 use rusqlite::ffi::ErrorCode;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Statement, ToSql};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) const BACKEND: &str = "sqlite";
@@ -66,14 +67,12 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
         .with_backend(BACKEND)
 }
 
-/// Bind `params` to `stmt` by number: `$N` takes `params[N-1]`, wherever and
-/// however often it appears. SQLite itself numbers `$N` names by first
-/// appearance, so binding by position would swap values in `SELECT $2, $1`.
-pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
-    let count = stmt.parameter_count();
-    let mut highest = 0usize;
-    for i in 1..=count {
-        let n = match stmt.parameter_name(i) {
+/// The parameter number `N` of each `$N` placeholder of `stmt`, by
+/// position. Placeholders are part of the SQL text, so this is computed once
+/// per statement text (see [`StmtCache`]).
+fn placeholders(stmt: &Statement<'_>) -> Result<Box<[usize]>, Error> {
+    (1..=stmt.parameter_count())
+        .map(|i| match stmt.parameter_name(i) {
             Some(name) => name
                 .strip_prefix('$')
                 .and_then(|d| d.parse::<usize>().ok())
@@ -82,13 +81,30 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Err
                     Error::invalid_input(format!(
                         "placeholder `{name}` is not supported; use $1..$N"
                     ))
-                })?,
-            None => {
-                return Err(Error::invalid_input(
-                    "placeholder `?` is not supported; use $1..$N",
-                ));
-            }
-        };
+                }),
+            None => Err(Error::invalid_input(
+                "placeholder `?` is not supported; use $1..$N",
+            )),
+        })
+        .collect()
+}
+
+/// Bind `params` to `stmt` by number: `$N` takes `params[N-1]`, wherever and
+/// however often it appears. SQLite itself numbers `$N` names by first
+/// appearance, so binding by position would swap values in `SELECT $2, $1`.
+pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
+    let numbers = placeholders(stmt)?;
+    bind_numbered(stmt, &numbers, params)
+}
+
+/// [`bind`] with the placeholder numbers already known.
+fn bind_numbered(
+    stmt: &mut Statement<'_>,
+    numbers: &[usize],
+    params: &[Value],
+) -> Result<(), Error> {
+    let mut highest = 0usize;
+    for (i, &n) in numbers.iter().enumerate() {
         let value = params.get(n - 1).ok_or_else(|| {
             Error::invalid_input(format!(
                 "statement uses ${n} but {} parameter{} given",
@@ -97,7 +113,8 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Err
             ))
         })?;
         highest = highest.max(n);
-        stmt.raw_bind_parameter(i, Bind(value)).map_err(map_err)?;
+        stmt.raw_bind_parameter(i + 1, Bind(value))
+            .map_err(map_err)?;
     }
     if params.len() > highest {
         return Err(Error::invalid_input(format!(
@@ -182,37 +199,71 @@ impl Decl {
     }
 }
 
-/// Per-connection cache of result column descriptions by SQL text, so a
-/// repeated query does not rebuild its column names. An entry is checked
-/// against the prepared statement on every use (names and declared types
-/// compared without allocating), so a schema change cannot make it stale.
+/// Per-connection cache of what dbx learns about a statement text: its
+/// placeholder numbers (fixed by the text) and its result columns (names
+/// and declared types, shared by the rows). Columns depend on the schema,
+/// so a cached description is checked against the prepared statement on
+/// every use (names and declared types compared without allocating) and a
+/// schema change cannot make it stale.
 #[derive(Default)]
-pub(crate) struct ColumnsCache {
-    map: std::collections::HashMap<String, Arc<Columns>>,
+pub(crate) struct StmtCache {
+    map: HashMap<Box<str>, Prepared, foldhash::fast::RandomState>,
+}
+
+/// What [`StmtCache`] keeps for one statement text.
+pub(crate) struct Prepared {
+    placeholders: Box<[usize]>,
+    columns: Option<Arc<Columns>>,
 }
 
 /// Entries kept before the cache starts over.
-const COLUMNS_CACHE_MAX: usize = 256;
+const STMT_CACHE_MAX: usize = 256;
 
-impl ColumnsCache {
-    pub(crate) fn get(&mut self, sql: &str, stmt: &Statement<'_>) -> Arc<Columns> {
-        if let Some(c) = self.map.get(sql)
-            && c.matches(stmt)
-        {
-            return c.clone();
+impl StmtCache {
+    /// Call `f` with the entry of `sql`, whose prepared statement is `stmt`
+    /// (one hash lookup when the entry is there).
+    pub(crate) fn with<R>(
+        &mut self,
+        sql: &str,
+        stmt: &mut Statement<'_>,
+        f: impl FnOnce(&mut Prepared, &mut Statement<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if let Some(entry) = self.map.get_mut(sql) {
+            return f(entry, stmt);
         }
-        let c = Arc::new(Columns::of(stmt));
-        if self.map.len() >= COLUMNS_CACHE_MAX {
+        let placeholders = placeholders(stmt)?;
+        if self.map.len() >= STMT_CACHE_MAX {
             self.map.clear();
         }
-        self.map.insert(sql.to_owned(), c.clone());
-        c
+        let fresh = Prepared {
+            placeholders,
+            columns: None,
+        };
+        f(self.map.entry(sql.into()).or_insert(fresh), stmt)
+    }
+}
+
+impl Prepared {
+    /// Bind `params` to `stmt` by number, as [`bind`] does.
+    pub(crate) fn bind(&self, stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
+        bind_numbered(stmt, &self.placeholders, params)
+    }
+
+    /// The result columns of `stmt`, from the cache when they still match.
+    /// Call it after the first step: a statement re-prepared after a schema
+    /// change only shows its new columns once it has run.
+    pub(crate) fn columns(&mut self, stmt: &Statement<'_>) -> Arc<Columns> {
+        match &self.columns {
+            Some(c) if c.matches(stmt) => c.clone(),
+            _ => self.columns.insert(Arc::new(Columns::of(stmt))).clone(),
+        }
     }
 }
 
 /// Column names and declared types of a prepared statement, shared by its rows.
 pub(crate) struct Columns {
     pub(crate) names: Arc<[String]>,
+    decl_types: Vec<Option<Box<str>>>,
     decls: Vec<Decl>,
 }
 
@@ -221,20 +272,25 @@ impl Columns {
         stmt.column_count() == self.names.len()
             && stmt
                 .columns()
-                .zip(self.names.iter().zip(&self.decls))
-                .all(|(c, (name, decl))| c.name() == name && Decl::of(c.decl_type()) == *decl)
+                .zip(self.names.iter().zip(&self.decl_types))
+                .all(|(c, (name, decl_type))| {
+                    c.name() == name && c.decl_type() == decl_type.as_deref()
+                })
     }
 
     pub(crate) fn of(stmt: &Statement<'_>) -> Columns {
         let cols = stmt.columns();
         let mut names = Vec::with_capacity(cols.len());
+        let mut decl_types = Vec::with_capacity(cols.len());
         let mut decls = Vec::with_capacity(cols.len());
         for c in cols {
             names.push(c.name().to_owned());
+            decl_types.push(c.decl_type().map(Box::from));
             decls.push(Decl::of(c.decl_type()));
         }
         Columns {
             names: names.into(),
+            decl_types,
             decls,
         }
     }

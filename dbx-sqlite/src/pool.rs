@@ -58,12 +58,15 @@ pub(crate) struct OpenConfig {
     pub(crate) mmap_size: Option<u64>,
 }
 
-/// One pooled connection with its deadline cell and its cache of result
-/// column descriptions. Derefs to the rusqlite connection.
+/// One pooled connection with its deadline cell and what dbx caches about
+/// its statements. Derefs to the rusqlite connection.
 pub(crate) struct Conn {
     pub(crate) conn: Connection,
     deadline: Arc<AtomicU64>,
-    pub(crate) columns: crate::convert::ColumnsCache,
+    pub(crate) stmts: crate::convert::StmtCache,
+    /// Whether the busy timeout is off, as for inline runs (see
+    /// [`Guard::with_budget`]); switched only when the mode changes.
+    busy_off: bool,
 }
 
 impl std::ops::Deref for Conn {
@@ -175,7 +178,8 @@ impl Pool {
         Ok(Conn {
             conn,
             deadline,
-            columns: Default::default(),
+            stmts: Default::default(),
+            busy_off: false,
         })
     }
 
@@ -274,23 +278,30 @@ impl Pool {
         F: Fn(&mut Conn) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        self.run_job(f).await
+    }
+
+    /// [`run`](Pool::run) for any [`Job`]: one that borrows its input is
+    /// copied only if it has to move to a blocking thread.
+    pub(crate) async fn run_job<J: Job>(self: &Arc<Self>, job: J) -> Result<J::Output> {
         let mut guard = self.acquire().await?;
         let timeout = self.op_timeout;
         match Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(RuntimeFlavor::MultiThread) => {
-                tokio::task::block_in_place(|| guard.with(timeout, &f))
+                tokio::task::block_in_place(|| guard.with(timeout, |c| job.call(c)))
             }
             Ok(_) => {
                 let mut rest = timeout;
                 if timeout > INLINE_BUDGET {
-                    match guard.with_budget(INLINE_BUDGET, &f) {
+                    match guard.with_budget(INLINE_BUDGET, &job) {
                         Inline::Done(r) => return r,
                         // At most the budget (and the checks between two
                         // progress calls) has passed.
                         Inline::OverBudget => rest = timeout - INLINE_BUDGET,
                     }
                 }
-                tokio::task::spawn_blocking(move || guard.with(rest, f))
+                let owned = job.into_owned();
+                tokio::task::spawn_blocking(move || guard.with(rest, owned))
                     .await
                     .map_err(|e| {
                         Error::new(ErrorKind::Other, "SQLite worker task failed")
@@ -298,8 +309,53 @@ impl Pool {
                             .with_backend(BACKEND)
                     })?
             }
-            Err(_) => guard.with(timeout, f),
+            Err(_) => guard.with(timeout, |c| job.call(c)),
         }
+    }
+}
+
+/// Work for [`Pool::run_job`]: called by reference where it runs on the
+/// caller's thread, turned into an owned closure where it has to move to a
+/// blocking thread.
+pub(crate) trait Job: Send {
+    type Output: Send + 'static;
+    type Owned: FnOnce(&mut Conn) -> Result<Self::Output> + Send + 'static;
+    fn call(&self, conn: &mut Conn) -> Result<Self::Output>;
+    fn into_owned(self) -> Self::Owned;
+}
+
+impl<R, F> Job for F
+where
+    F: Fn(&mut Conn) -> Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    type Output = R;
+    type Owned = F;
+    fn call(&self, conn: &mut Conn) -> Result<R> {
+        self(conn)
+    }
+    fn into_owned(self) -> F {
+        self
+    }
+}
+
+/// A statement function with borrowed SQL text and parameters: they are
+/// copied only when the statement moves to a blocking thread.
+pub(crate) struct Stmt<'a, R> {
+    pub(crate) sql: &'a str,
+    pub(crate) params: &'a [dbx_core::Value],
+    pub(crate) f: fn(&mut Conn, &str, &[dbx_core::Value]) -> Result<R>,
+}
+
+impl<R: Send + 'static> Job for Stmt<'_, R> {
+    type Output = R;
+    type Owned = Box<dyn FnOnce(&mut Conn) -> Result<R> + Send>;
+    fn call(&self, conn: &mut Conn) -> Result<R> {
+        (self.f)(conn, self.sql, self.params)
+    }
+    fn into_owned(self) -> Self::Owned {
+        let (sql, params, f) = (self.sql.to_owned(), self.params.to_vec(), self.f);
+        Box::new(move |conn| f(conn, &sql, &params))
     }
 }
 
@@ -342,9 +398,49 @@ impl Guard {
         timeout: Duration,
         f: impl FnOnce(&mut Conn) -> Result<R>,
     ) -> Result<R> {
+        self.busy_mode(false)?;
+        self.run_on(timeout, f)
+    }
+
+    /// Switch the busy timeout off (for an inline run) or back on, if it is
+    /// not so already. A connection whose busy timeout cannot be restored
+    /// would fail at the first lock: it is dropped, not given back.
+    fn busy_mode(&mut self, off: bool) -> Result<()> {
         if self.conn.is_none() {
             self.conn = Some(self.pool.open_conn()?);
         }
+        let Some(c) = self.conn.as_mut() else {
+            return Err(closed());
+        };
+        if c.busy_off == off {
+            return Ok(());
+        }
+        let timeout = if off {
+            Duration::ZERO
+        } else {
+            self.pool.config.busy_timeout
+        };
+        match c.conn.busy_timeout(timeout) {
+            Ok(()) => {
+                c.busy_off = off;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(target: "dbx", error = %e, "dbx: could not set the SQLite busy timeout; dropping the connection");
+                self.conn = None;
+                self.pool.open.fetch_sub(1, Ordering::Relaxed);
+                Err(map_err(e))
+            }
+        }
+    }
+
+    /// Run `f` on the connection as it is, with the deadline set to
+    /// `timeout` from now.
+    fn run_on<R>(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&mut Conn) -> Result<R>,
+    ) -> Result<R> {
         let Some(c) = self.conn.as_mut() else {
             return Err(closed());
         };
@@ -365,11 +461,7 @@ impl Guard {
     /// completed a change (SQLite's total-changes count did not move). A
     /// failure otherwise (a transaction left open, a change made before the
     /// interruption) is returned as it is, never run twice.
-    fn with_budget<R>(
-        &mut self,
-        budget: Duration,
-        f: &impl Fn(&mut Conn) -> Result<R>,
-    ) -> Inline<R> {
+    fn with_budget<J: Job>(&mut self, budget: Duration, job: &J) -> Inline<J::Output> {
         let Some(before) = self
             .conn
             .as_ref()
@@ -381,24 +473,16 @@ impl Guard {
         // Inline, a locked database fails at once instead of sleeping in
         // the busy handler on the runtime's only thread (a transaction on
         // that same thread may be what holds the lock); the blocking retry
-        // waits the configured busy timeout.
-        let busy = self.pool.config.busy_timeout;
-        if let Some(c) = self.conn.as_ref() {
-            let _ = c.conn.busy_timeout(Duration::ZERO);
+        // waits the configured busy timeout. The connection stays in this
+        // mode until a run elsewhere needs its busy timeout back.
+        if self.busy_mode(true).is_err() {
+            // The connection was dropped; a blocking thread opens another.
+            return Inline::OverBudget;
         }
         // Only the progress handler, at the deadline, interrupts a
         // statement, and only a busy database fails with SQLITE_BUSY: a
         // Timeout here means the budget ran out or the database was busy.
-        let r = self.with(budget, f);
-        if let Some(c) = self.conn.as_ref()
-            && let Err(e) = c.conn.busy_timeout(busy)
-        {
-            // Without its busy timeout the connection would fail at the
-            // first lock: do not give it back to the pool.
-            tracing::warn!(target: "dbx", error = %e, "dbx: could not restore the SQLite busy timeout; dropping the connection");
-            self.conn = None;
-            self.pool.open.fetch_sub(1, Ordering::Relaxed);
-        }
+        let r = self.run_on(budget, |c| job.call(c));
         match r {
             Err(e)
                 if e.kind() == ErrorKind::Timeout

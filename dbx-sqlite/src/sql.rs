@@ -1,9 +1,8 @@
 //! `SqlDatabase` on SQLite.
 
 use crate::convert::{Columns, bind, map_err};
-use crate::pool::{Conn, Guard, Pool, on_blocking_side};
+use crate::pool::{Conn, Guard, Pool, Stmt, on_blocking_side};
 use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
-use rusqlite::Connection;
 use std::sync::Arc;
 
 /// Rows buffered between the query thread and the stream's consumer.
@@ -16,9 +15,10 @@ pub(crate) struct SqliteSql {
 
 /// Run one statement: the rows it changed or, for a statement that changes
 /// nothing (a SELECT), the rows it returned, as PostgreSQL reports them.
-pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
+pub(crate) fn execute_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<u64> {
+    let Conn { conn, stmts, .. } = conn;
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    bind(&mut stmt, params)?;
+    stmts.with(sql, &mut stmt, |entry, stmt| entry.bind(stmt, params))?;
     let before = conn.total_changes();
     let mut rows = stmt.raw_query();
     let mut returned = 0u64;
@@ -35,35 +35,66 @@ pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Resu
 
 /// Run one query and collect its rows.
 pub(crate) fn query_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-    let Conn {
-        conn,
-        columns: cache,
-        ..
-    } = conn;
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    bind(&mut stmt, params)?;
-    let mut rows = stmt.raw_query();
     let mut out = Vec::new();
-    let mut columns = None;
-    while let Some(r) = rows.next().map_err(map_err)? {
-        // Described after the first step: a statement re-prepared after a
-        // schema change only shows its new columns once it has run.
-        let columns = columns.get_or_insert_with(|| cache.get(sql, r.as_ref()));
-        out.push(columns.row(r)?);
-    }
+    rows_on(conn, sql, params, usize::MAX, &mut out)?;
     Ok(out)
+}
+
+/// Run one query and keep its first row.
+pub(crate) fn query_first_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    let mut out = Vec::with_capacity(1);
+    rows_on(conn, sql, params, 1, &mut out)?;
+    Ok(out.pop())
+}
+
+/// Run one query, collecting up to `limit` rows into `out`. A read-only
+/// statement stops stepping at the limit (the rest is never computed); any
+/// other runs to completion, so all its changes are made.
+fn rows_on(
+    conn: &mut Conn,
+    sql: &str,
+    params: &[Value],
+    limit: usize,
+    out: &mut Vec<Row>,
+) -> Result<()> {
+    let Conn { conn, stmts, .. } = conn;
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    stmts.with(sql, &mut stmt, |entry, stmt| {
+        entry.bind(stmt, params)?;
+        let stop_early = stmt.readonly();
+        let mut rows = stmt.raw_query();
+        let mut columns = None;
+        while let Some(r) = rows.next().map_err(map_err)? {
+            if out.len() < limit {
+                // Described after the first step: a statement re-prepared
+                // after a schema change only shows its new columns once it
+                // has run.
+                let columns = columns.get_or_insert_with(|| entry.columns(r.as_ref()));
+                out.push(columns.row(r)?);
+            }
+            if out.len() >= limit && stop_early {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 #[async_trait::async_trait]
 impl SqlDatabase for SqliteSql {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let (sql, params) = (sql.to_owned(), params.to_vec());
-        self.pool.run(move |c| execute_on(c, &sql, &params)).await
+        let f = execute_on;
+        self.pool.run_job(Stmt { sql, params, f }).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let (sql, params) = (sql.to_owned(), params.to_vec());
-        self.pool.run(move |c| query_on(c, &sql, &params)).await
+        let f = query_on;
+        self.pool.run_job(Stmt { sql, params, f }).await
+    }
+
+    async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let f = query_first_on;
+        self.pool.run_job(Stmt { sql, params, f }).await
     }
 
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
@@ -196,6 +227,12 @@ impl SqlTransaction for SqliteTransaction {
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let (sql, params) = (sql.to_owned(), params.to_vec());
         self.on_conn(move |c| query_on(c, &sql, &params)).await
+    }
+
+    async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.on_conn(move |c| query_first_on(c, &sql, &params))
+            .await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -375,6 +375,55 @@ pub async fn query_one_and_optional(db: &Dbx) {
     );
 }
 
+/// `query_one` and `query_optional` give the first row of a multi-row
+/// result; on a statement that changes data every change is still made,
+/// inside a transaction too (a driver may only cut a read short).
+pub async fn query_one_takes_the_first_row_and_finishes_writes(db: &Dbx) {
+    let t = people(db, "first").await;
+    let sql = db.sql().unwrap();
+    let first: String = sql
+        .query_one_as(&format!("SELECT name FROM {t} ORDER BY id"), params![])
+        .await
+        .unwrap();
+    assert_eq!(first, "ada");
+    let last = sql
+        .query_optional(&format!("SELECT name FROM {t} ORDER BY id DESC"), params![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.get::<String>("name").unwrap(), "cy");
+    let returned: i64 = sql
+        .query_one_as(
+            &format!("UPDATE {t} SET name = name || '!' RETURNING id"),
+            params![],
+        )
+        .await
+        .unwrap();
+    assert!((1..=3).contains(&returned), "returned id {returned}");
+    let names: Vec<String> = sql
+        .query_as(&format!("SELECT name FROM {t} ORDER BY id"), params![])
+        .await
+        .unwrap();
+    assert_eq!(names, ["ada!", "bob!", "cy!"]);
+    let mut tx = sql.begin().await.unwrap();
+    let deleted = tx
+        .query_optional(&format!("DELETE FROM {t} RETURNING id"), params![])
+        .await
+        .unwrap();
+    assert!(deleted.is_some());
+    let left: i64 = tx
+        .query_one_as(&format!("SELECT COUNT(*) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    tx.commit().await.unwrap();
+    let left: i64 = sql
+        .query_one_as(&format!("SELECT COUNT(*) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 pub async fn transactions_commit_and_roll_back(db: &Dbx) {
     let t = people(db, "tx").await;
     let sql = db.sql().unwrap();
@@ -535,6 +584,7 @@ macro_rules! sql_conformance {
                 bad_statements_are_query_errors,
                 decoding_into_wrong_type_is_decode_error,
                 query_one_and_optional,
+                query_one_takes_the_first_row_and_finishes_writes,
                 transactions_commit_and_roll_back,
                 dropped_transaction_rolls_back_and_frees_its_connection,
                 stream_yields_every_row_in_order,

@@ -157,7 +157,12 @@ async fn sqlite_placeholders_other_than_dollar_numbers_are_rejected() {
         "SELECT $name",
         "SELECT $0",
     ] {
-        let e = expect_kind(sql.query(q, params![1]).await, ErrorKind::InvalidInput);
+        // Twice, and through query_one: the statement text stays rejected.
+        for _ in 0..2 {
+            let e = expect_kind(sql.query(q, params![1]).await, ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("$1..$N"), "{q}: {e}");
+        }
+        let e = expect_kind(sql.query_one(q, params![1]).await, ErrorKind::InvalidInput);
         assert!(e.to_string().contains("$1..$N"), "{q}: {e}");
     }
     expect_kind(
