@@ -10,6 +10,7 @@ use dbx_core::{Error, ErrorKind, PoolStatus, Result, Row, Value};
 use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, TimeoutType};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use futures_util::TryStreamExt;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -56,6 +57,7 @@ impl deadpool_postgres::Connect for Connector {
 /// A pooled connection.
 pub(crate) struct PgConn {
     pub(crate) client: ClientWrapper,
+    pub(crate) stmts: StmtCache,
     created: Instant,
     idle_since: Instant,
 }
@@ -111,6 +113,7 @@ impl managed::Manager for PgManager {
         let now = Instant::now();
         Ok(PgConn {
             client,
+            stmts: StmtCache::default(),
             created: now,
             idle_since: now,
         })
@@ -135,7 +138,48 @@ impl managed::Manager for PgManager {
 /// A shared client and when it was opened.
 pub(crate) struct SharedConn {
     pub(crate) client: ClientWrapper,
+    pub(crate) stmts: StmtCache,
     created: Instant,
+}
+
+/// The application's statements prepared on one connection, each with its
+/// result column names, so a repeated statement costs one map lookup (the
+/// driver's own statements stay in deadpool-postgres's cache).
+#[derive(Default)]
+pub(crate) struct StmtCache {
+    map: Mutex<HashMap<Box<str>, Arc<Prepared>, foldhash::fast::RandomState>>,
+}
+
+/// A prepared statement of the application's and its column names.
+pub(crate) struct Prepared {
+    pub(crate) stmt: tokio_postgres::Statement,
+    pub(crate) names: Arc<[String]>,
+}
+
+impl StmtCache {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Prepared>, foldhash::fast::RandomState>>
+    {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, sql: &str) -> Option<Arc<Prepared>> {
+        self.map().get(sql).cloned()
+    }
+
+    /// Keep `prepared`, starting over when the cache holds `capacity` entries.
+    fn insert(&self, sql: &str, prepared: Arc<Prepared>, capacity: usize) {
+        let mut map = self.map();
+        if map.len() >= capacity {
+            map.clear();
+        }
+        map.insert(sql.into(), prepared);
+    }
+
+    fn remove(&self, sql: &str) {
+        self.map().remove(sql);
+    }
 }
 
 #[derive(Default)]
@@ -440,6 +484,7 @@ impl Conns {
             Ok(Ok((client, task))) => {
                 let conn = Arc::new(SharedConn {
                     client: ClientWrapper::new(client, task),
+                    stmts: StmtCache::default(),
                     created: Instant::now(),
                 });
                 if self.closed.load(Ordering::Acquire) {
@@ -479,6 +524,13 @@ impl Handle {
         match self {
             Handle::Shared(c) => &c.client,
             Handle::Exclusive(l) => l.client(),
+        }
+    }
+
+    pub(crate) fn stmts(&self) -> &StmtCache {
+        match self {
+            Handle::Shared(c) => &c.stmts,
+            Handle::Exclusive(l) => l.stmts(),
         }
     }
 
@@ -535,6 +587,16 @@ impl Lease {
             .as_ref()
             .expect("a lease holds its connection until dropped")
             .client
+    }
+
+    #[allow(clippy::expect_used)]
+    pub(crate) fn stmts(&self) -> &StmtCache {
+        // The object is only taken out in `drop`.
+        &self
+            .obj
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+            .stmts
     }
 
     #[allow(clippy::expect_used)]
@@ -710,6 +772,7 @@ fn stale_statement(e: &Error) -> bool {
 /// failure aborted the transaction).
 pub(crate) async fn run(
     client: &ClientWrapper,
+    stmts: &StmtCache,
     s: &Settings,
     sql: &str,
     params: &[Value],
@@ -719,10 +782,13 @@ pub(crate) async fn run(
     if !s.statement_cache {
         return run_unnamed(client, sql, params, mode).await;
     }
-    match run_prepared(client, s, sql, params, mode).await {
-        Err(e) if retry && stale_statement(&e) => {
-            client.statement_cache.remove(sql, &[]);
-            run_prepared(client, s, sql, params, mode).await
+    match run_prepared(client, stmts, s, sql, params, mode).await {
+        Err(e) if stale_statement(&e) => {
+            stmts.remove(sql);
+            if !retry {
+                return Err(e);
+            }
+            run_prepared(client, stmts, s, sql, params, mode).await
         }
         r => r,
     }
@@ -764,30 +830,42 @@ pub(crate) fn as_sql<'a>(
 
 async fn run_prepared(
     client: &ClientWrapper,
+    stmts: &StmtCache,
     s: &Settings,
     sql: &str,
     params: &[Value],
     mode: Mode,
 ) -> Result<Output> {
-    let stmt = prepare(client, s, sql, &[]).await?;
-    let bound = bind_params(&stmt, params)?;
+    let prepared = match stmts.get(sql) {
+        Some(p) => p,
+        None => {
+            let stmt = client.prepare(sql).await.map_err(map_err)?;
+            let names = convert::column_names(stmt.columns());
+            let p = Arc::new(Prepared { stmt, names });
+            stmts.insert(sql, p.clone(), s.statement_cache_capacity.max(1));
+            p
+        }
+    };
+    let stmt = &prepared.stmt;
+    let bound = bind_params(stmt, params)?;
     match mode {
         Mode::Execute => {
             let n = client
-                .execute_raw(&stmt, as_sql(&bound))
+                .execute_raw(stmt, as_sql(&bound))
                 .await
                 .map_err(map_err)?;
             // The command tag's count: rows changed, or rows returned by a SELECT.
             Ok(Output::Count(n))
         }
         Mode::Query => {
-            check_columns(&stmt)?;
-            let names = convert::column_names(stmt.columns());
+            check_columns(stmt)?;
             let stream = client
-                .query_raw(&stmt, as_sql(&bound))
+                .query_raw(stmt, as_sql(&bound))
                 .await
                 .map_err(map_err)?;
-            collect(stream, Some(names)).await.map(Output::Rows)
+            collect(stream, Some(prepared.names.clone()))
+                .await
+                .map(Output::Rows)
         }
     }
 }

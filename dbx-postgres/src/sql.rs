@@ -25,6 +25,7 @@ impl PgSql {
         let guard = handle.guard();
         let r = conn::run(
             handle.client(),
+            handle.stmts(),
             &self.conns.settings,
             sql,
             params,
@@ -247,6 +248,7 @@ impl PgTransaction {
         let guard = self.lease.guard();
         let r = conn::run(
             self.lease.client(),
+            self.lease.stmts(),
             &self.conns.settings,
             sql,
             params,

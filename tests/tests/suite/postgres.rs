@@ -365,6 +365,59 @@ async fn unmapped_result_types_fail_before_running() {
     assert_eq!(p, "(1,2)");
 }
 
+/// A cached statement whose table changed shape is prepared again: outside
+/// a transaction the statement is retried once and sees the new columns;
+/// inside one the failure is returned (it aborted the transaction) and the
+/// next statement after it prepares afresh.
+#[tokio::test]
+async fn cached_statements_follow_table_changes() {
+    for db in [connect().await, connect_exclusive().await] {
+        let sql = db.sql().unwrap();
+        let t = table("reshaped");
+        sql.execute(&format!("CREATE TABLE {t} (a int8)"), params![])
+            .await
+            .unwrap();
+        sql.execute(&format!("INSERT INTO {t} VALUES (1)"), params![])
+            .await
+            .unwrap();
+        let q = format!("SELECT * FROM {t}");
+        // Several runs, so every shared client has it prepared.
+        for _ in 0..4 {
+            assert_eq!(sql.query_one(&q, params![]).await.unwrap().len(), 1);
+        }
+        sql.execute(
+            &format!("ALTER TABLE {t} ADD COLUMN b text DEFAULT 'x'"),
+            params![],
+        )
+        .await
+        .unwrap();
+        for _ in 0..4 {
+            let row = sql.query_one(&q, params![]).await.unwrap();
+            assert_eq!(row.columns(), ["a", "b"]);
+            assert_eq!(row.get::<String>("b").unwrap(), "x");
+        }
+        sql.execute(&format!("ALTER TABLE {t} DROP COLUMN b"), params![])
+            .await
+            .unwrap();
+        let mut tx = sql.begin().await.unwrap();
+        let first = tx.query_one(&q, params![]).await;
+        match first {
+            // This connection had not prepared it yet.
+            Ok(row) => assert_eq!(row.columns(), ["a"]),
+            Err(e) => assert!(e.to_string().contains("cached plan"), "{e}"),
+        }
+        drop(tx);
+        for _ in 0..4 {
+            let row = sql.query_one(&q, params![]).await.unwrap();
+            assert_eq!(row.columns(), ["a"]);
+        }
+        let mut tx = sql.begin().await.unwrap();
+        assert_eq!(tx.query_one(&q, params![]).await.unwrap().columns(), ["a"]);
+        tx.commit().await.unwrap();
+        db.close().await;
+    }
+}
+
 #[tokio::test]
 async fn integers_out_of_column_range_are_out_of_range() {
     for db in [connect().await, connect_unnamed().await] {
