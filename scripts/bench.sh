@@ -222,12 +222,14 @@ for c in (8, 50):
 # Per-operation comparisons from criterion (ratio = dbx time / raw time).
 def cr(a, b):
     return crit[a] / crit[b] if a in crit and b in crit else None
-for flavor in ("multi_thread", "current_thread"):
+flavors = {"multi_thread": "multi-thread runtime", "multi_thread_task": "multi-thread runtime, spawned task",
+           "current_thread": "current-thread runtime"}
+for flavor, where in flavors.items():
     for op in ("point_select", "insert"):
         r = cr(f"sqlite/{op}/dbx_{flavor}", f"sqlite/{op}/raw_rusqlite")
         t = op == "point_select"
         if r is not None:
-            row(f"SQLite {op.replace('_', ' ')}, time per op: dbx ({flavor.replace('_', '-')} runtime) / raw rusqlite", fmt(r),
+            row(f"SQLite {op.replace('_', ' ')}, time per op: dbx ({where}) / raw rusqlite", fmt(r),
                 "≤ 2 (stretch 1.5)" if t else "–", verdict(r, hi=2) if t else "–",
                 f"{fmt(crit[f'sqlite/{op}/dbx_{flavor}'],0)} ns vs {fmt(crit[f'sqlite/{op}/raw_rusqlite'],0)} ns")
 if "policy/kv_get/direct" in crit:

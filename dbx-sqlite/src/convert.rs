@@ -90,14 +90,9 @@ fn placeholders(stmt: &Statement<'_>) -> Result<Box<[usize]>, Error> {
 }
 
 /// Bind `params` to `stmt` by number: `$N` takes `params[N-1]`, wherever and
-/// however often it appears. SQLite itself numbers `$N` names by first
-/// appearance, so binding by position would swap values in `SELECT $2, $1`.
-pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
-    let numbers = placeholders(stmt)?;
-    bind_numbered(stmt, &numbers, params)
-}
-
-/// [`bind`] with the placeholder numbers already known.
+/// however often it appears (`numbers` are the statement's placeholders, by
+/// position). SQLite itself numbers `$N` names by first appearance, so
+/// binding by position would swap values in `SELECT $2, $1`.
 fn bind_numbered(
     stmt: &mut Statement<'_>,
     numbers: &[usize],
@@ -201,10 +196,23 @@ impl Decl {
 
 /// Per-connection cache of what dbx learns about a statement text: its
 /// placeholder numbers (fixed by the text) and its result columns (names
-/// and declared types, shared by the rows). Columns depend on the schema,
-/// so a cached description is checked against the prepared statement on
-/// every use (names and declared types compared without allocating) and a
-/// schema change cannot make it stale.
+/// and declared types, shared by the rows).
+///
+/// Columns depend on the schema, so a cached description is trusted only
+/// for the prepared statement it was checked on, as long as SQLite has not
+/// re-prepared it. Both are told by the statement's own counters: every run
+/// of a statement text by the application goes through its entry, which
+/// records the statement's run count (`SQLITE_STMTSTATUS_RUN`, which SQLite
+/// increments on the first step of each run) and re-prepare count
+/// (`SQLITE_STMTSTATUS_REPREPARE`, incremented whenever a schema change made
+/// SQLite prepare it again). When, after the first step of a run, the run
+/// count is one more than recorded and the re-prepare count unchanged, it is
+/// the same statement, not re-prepared: the description holds. Otherwise (a
+/// statement prepared afresh after rusqlite's cache evicted the old one
+/// starts again from a run count of 0; a failed run leaves its count
+/// unrecorded) names and declared types are compared with the statement's,
+/// so a schema change cannot make a description stale. (dbx's own
+/// statements use texts of their own, never the application's.)
 #[derive(Default)]
 pub(crate) struct StmtCache {
     map: HashMap<Box<str>, Prepared, foldhash::fast::RandomState>,
@@ -214,6 +222,9 @@ pub(crate) struct StmtCache {
 pub(crate) struct Prepared {
     placeholders: Box<[usize]>,
     columns: Option<Arc<Columns>>,
+    /// Run and re-prepare counts of the statement after the step at which
+    /// `columns` was last confirmed (or the statement last ran unchanged).
+    seen: Option<(i32, i32)>,
 }
 
 /// Entries kept before the cache starts over.
@@ -238,13 +249,14 @@ impl StmtCache {
         let fresh = Prepared {
             placeholders,
             columns: None,
+            seen: None,
         };
         f(self.map.entry(sql.into()).or_insert(fresh), stmt)
     }
 }
 
 impl Prepared {
-    /// Bind `params` to `stmt` by number, as [`bind`] does.
+    /// Bind `params` to `stmt` by number (see [`bind_numbered`]).
     pub(crate) fn bind(&self, stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Error> {
         bind_numbered(stmt, &self.placeholders, params)
     }
@@ -253,11 +265,37 @@ impl Prepared {
     /// Call it after the first step: a statement re-prepared after a schema
     /// change only shows its new columns once it has run.
     pub(crate) fn columns(&mut self, stmt: &Statement<'_>) -> Arc<Columns> {
+        let now = counts(stmt);
+        let same = self.is_next_run(now);
+        self.seen = Some(now);
         match &self.columns {
-            Some(c) if c.matches(stmt) => c.clone(),
+            Some(c) if same || c.matches(stmt) => c.clone(),
             _ => self.columns.insert(Arc::new(Columns::of(stmt))).clone(),
         }
     }
+
+    /// Record a run of `stmt` that did not ask for its columns (a statement
+    /// without rows, or one run for its count).
+    pub(crate) fn ran(&mut self, stmt: &Statement<'_>) {
+        let now = counts(stmt);
+        self.seen = self.is_next_run(now).then_some(now);
+    }
+
+    /// Whether `now` are the counts of the statement last seen, one run later
+    /// and not re-prepared.
+    fn is_next_run(&self, now: (i32, i32)) -> bool {
+        self.seen
+            .is_some_and(|(run, reprepared)| now == (run.wrapping_add(1), reprepared))
+    }
+}
+
+/// The run and re-prepare counts of a statement (see [`StmtCache`]).
+fn counts(stmt: &Statement<'_>) -> (i32, i32) {
+    use rusqlite::StatementStatus;
+    (
+        stmt.get_status(StatementStatus::Run),
+        stmt.get_status(StatementStatus::RePrepare),
+    )
 }
 
 /// Column names and declared types of a prepared statement, shared by its rows.

@@ -1,6 +1,6 @@
 //! `SqlDatabase` on SQLite.
 
-use crate::convert::{Columns, bind, map_err};
+use crate::convert::map_err;
 use crate::pool::{Conn, Guard, Pool, Stmt, on_blocking_side};
 use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
 use std::sync::Arc;
@@ -18,14 +18,18 @@ pub(crate) struct SqliteSql {
 pub(crate) fn execute_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<u64> {
     let Conn { conn, stmts, .. } = conn;
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    stmts.with(sql, &mut stmt, |entry, stmt| entry.bind(stmt, params))?;
     let before = conn.total_changes();
-    let mut rows = stmt.raw_query();
-    let mut returned = 0u64;
-    while rows.next().map_err(map_err)?.is_some() {
-        returned += 1;
-    }
-    drop(rows);
+    let returned = stmts.with(sql, &mut stmt, |entry, stmt| {
+        entry.bind(stmt, params)?;
+        let mut rows = stmt.raw_query();
+        let mut returned = 0u64;
+        while rows.next().map_err(map_err)?.is_some() {
+            returned += 1;
+        }
+        drop(rows);
+        entry.ran(stmt);
+        Ok(returned)
+    })?;
     Ok(if conn.total_changes() == before {
         returned
     } else {
@@ -75,6 +79,10 @@ fn rows_on(
             if out.len() >= limit && stop_early {
                 break;
             }
+        }
+        drop(rows);
+        if columns.is_none() {
+            entry.ran(stmt);
         }
         Ok(())
     })
@@ -163,22 +171,30 @@ fn stream_rows(
 ) {
     let timeout = guard.op_timeout();
     let result = guard.with(timeout, |conn| {
+        let Conn { conn, stmts, .. } = conn;
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-        bind(&mut stmt, params)?;
-        let mut rows = stmt.raw_query();
-        let mut columns = None;
-        loop {
-            let row = match rows.next().map_err(map_err)? {
-                Some(r) => columns
-                    .get_or_insert_with(|| Columns::of(r.as_ref()))
-                    .row(r)?,
-                None => return Ok(()),
-            };
-            if tx.blocking_send(Ok(row)).is_err() {
-                // The consumer dropped the stream: stop the query.
-                return Ok(());
+        stmts.with(sql, &mut stmt, |entry, stmt| {
+            entry.bind(stmt, params)?;
+            let mut rows = stmt.raw_query();
+            let mut columns = None;
+            loop {
+                let row = match rows.next().map_err(map_err)? {
+                    Some(r) => columns
+                        .get_or_insert_with(|| entry.columns(r.as_ref()))
+                        .row(r)?,
+                    None => break,
+                };
+                if tx.blocking_send(Ok(row)).is_err() {
+                    // The consumer dropped the stream: stop the query.
+                    break;
+                }
             }
-        }
+            drop(rows);
+            if columns.is_none() {
+                entry.ran(stmt);
+            }
+            Ok(())
+        })
     });
     if let Err(e) = result {
         let _ = tx.blocking_send(Err(e));

@@ -488,6 +488,99 @@ async fn result_columns_follow_schema_changes() {
     );
 }
 
+/// The cached description of a statement's columns is trusted only for the
+/// same prepared statement, not re-prepared: a statement evicted from
+/// rusqlite's cache and prepared afresh after a schema change (here run by
+/// `execute`, then by `query`, so its run count alone would look like the
+/// old statement's next run) shows its new columns.
+#[tokio::test]
+async fn result_columns_follow_schema_changes_across_statement_cache_evictions() {
+    let db = Dbx::builder("sqlite::memory:?statement_cache_capacity=1")
+        .pool_max_size(1)
+        .connect()
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    sql.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
+        .await
+        .unwrap();
+    sql.execute("INSERT INTO t VALUES (1, 'x')", params![])
+        .await
+        .unwrap();
+    let q = "SELECT * FROM t";
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "b"]
+    );
+    // Evicts `q` from a cache of one, changes the table's shape.
+    sql.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
+        .await
+        .unwrap();
+    assert_eq!(sql.execute(q, params![]).await.unwrap(), 1);
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["a", "renamed"]
+    );
+    // And again with no run in between.
+    sql.execute("ALTER TABLE t RENAME COLUMN a TO first", params![])
+        .await
+        .unwrap();
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["first", "renamed"]
+    );
+    // Streams and empty results take part too.
+    sql.execute("DELETE FROM t", params![]).await.unwrap();
+    assert!(sql.query(q, params![]).await.unwrap().is_empty());
+    sql.execute("INSERT INTO t VALUES (2, 'y')", params![])
+        .await
+        .unwrap();
+    sql.execute("ALTER TABLE t RENAME COLUMN renamed TO second", params![])
+        .await
+        .unwrap();
+    let streamed: Vec<dbx::Row> =
+        futures_util::TryStreamExt::try_collect(sql.query_stream(q, params![]))
+            .await
+            .unwrap();
+    assert_eq!(streamed[0].columns(), ["first", "second"]);
+    assert_eq!(
+        sql.query_one(q, params![]).await.unwrap().columns(),
+        ["first", "second"]
+    );
+}
+
+/// A table changed by another connection (another handle on the same file):
+/// SQLite re-prepares the cached statement, and its new columns show.
+#[tokio::test]
+async fn result_columns_follow_schema_changes_made_elsewhere() {
+    let url = file_url("reshaped-elsewhere.db");
+    let a = Dbx::connect(&url).await.unwrap();
+    let b = Dbx::connect(&url).await.unwrap();
+    let (sa, sb) = (a.sql().unwrap(), b.sql().unwrap());
+    sa.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
+        .await
+        .unwrap();
+    sa.execute("INSERT INTO t VALUES (1, 'x')", params![])
+        .await
+        .unwrap();
+    let q = "SELECT * FROM t";
+    for _ in 0..3 {
+        assert_eq!(
+            sa.query_one(q, params![]).await.unwrap().columns(),
+            ["a", "b"]
+        );
+    }
+    sb.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            sa.query_one(q, params![]).await.unwrap().columns(),
+            ["a", "renamed"]
+        );
+    }
+}
+
 // --- vectors ---------------------------------------------------------------------
 
 /// A deterministic pseudo-random vector (xorshift), components in [-1, 1).
