@@ -90,7 +90,10 @@ impl std::fmt::Debug for Conn {
 
 #[derive(Debug)]
 pub(crate) struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    /// Boxed, so checking a connection out and back in moves a pointer,
+    /// not the connection with its caches.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<Conn>>>,
     permits: Arc<Semaphore>,
     max_size: usize,
     open: AtomicUsize,
@@ -125,7 +128,7 @@ impl Pool {
     }
 
     /// Open one connection and configure it (pragmas, deadline handler).
-    pub(crate) fn open_conn(&self) -> Result<Conn> {
+    pub(crate) fn open_conn(&self) -> Result<Box<Conn>> {
         let c = &self.config;
         let mut conn =
             Connection::open_with_flags(&c.target, OpenFlags::default()).map_err(|e| {
@@ -175,12 +178,12 @@ impl Pool {
         )
         .map_err(map_err)?;
         self.open.fetch_add(1, Ordering::Relaxed);
-        Ok(Conn {
+        Ok(Box::new(Conn {
             conn,
             deadline,
             stmts: Default::default(),
             busy_off: false,
-        })
+        }))
     }
 
     /// Wait for a permit (bounded by the acquire timeout) and take an idle
@@ -225,7 +228,7 @@ impl Pool {
         })
     }
 
-    fn put_back(&self, c: Conn) {
+    fn put_back(&self, c: Box<Conn>) {
         c.deadline.store(0, Ordering::Relaxed);
         if !c.conn.is_autocommit() {
             // A transaction was left open (dropped, cancelled or failed):
@@ -260,7 +263,7 @@ impl Pool {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.permits.close();
-        let drained: Vec<Conn> = self
+        let drained: Vec<Box<Conn>> = self
             .idle
             .lock()
             .map(|mut v| v.drain(..).collect())
@@ -386,7 +389,7 @@ fn closed() -> Error {
 #[derive(Debug)]
 pub(crate) struct Guard {
     pool: Arc<Pool>,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     _permit: OwnedSemaphorePermit,
 }
 
