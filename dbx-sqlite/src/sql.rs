@@ -40,18 +40,18 @@ pub(crate) fn execute_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result
 /// Run one query and collect its rows.
 pub(crate) fn query_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
-    rows_on(conn, sql, params, usize::MAX, &mut out)?;
+    rows_on(conn, sql, params, usize::MAX, |row| out.push(row))?;
     Ok(out)
 }
 
 /// Run one query and keep its first row.
 pub(crate) fn query_first_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-    let mut out = Vec::with_capacity(1);
-    rows_on(conn, sql, params, 1, &mut out)?;
-    Ok(out.pop())
+    let mut first = None;
+    rows_on(conn, sql, params, 1, |row| first = Some(row))?;
+    Ok(first)
 }
 
-/// Run one query, collecting up to `limit` rows into `out`. A read-only
+/// Run one query, handing up to `limit` rows to `sink`. A read-only
 /// statement stops stepping at the limit (the rest is never computed); any
 /// other runs to completion, so all its changes are made.
 fn rows_on(
@@ -59,7 +59,7 @@ fn rows_on(
     sql: &str,
     params: &[Value],
     limit: usize,
-    out: &mut Vec<Row>,
+    mut sink: impl FnMut(Row),
 ) -> Result<()> {
     let Conn { conn, stmts, .. } = conn;
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
@@ -68,15 +68,17 @@ fn rows_on(
         let stop_early = stmt.readonly();
         let mut rows = stmt.raw_query();
         let mut columns = None;
+        let mut taken = 0usize;
         while let Some(r) = rows.next().map_err(map_err)? {
-            if out.len() < limit {
+            if taken < limit {
                 // Described after the first step: a statement re-prepared
                 // after a schema change only shows its new columns once it
                 // has run.
                 let columns = columns.get_or_insert_with(|| entry.columns(r.as_ref()));
-                out.push(columns.row(r)?);
+                sink(columns.row(r)?);
+                taken += 1;
             }
-            if out.len() >= limit && stop_early {
+            if taken >= limit && stop_early {
                 break;
             }
         }
