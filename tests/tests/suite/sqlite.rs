@@ -453,13 +453,9 @@ async fn health_reports_the_breaker() {
     );
 }
 
-#[tokio::test]
-async fn result_columns_follow_schema_changes() {
-    let db = Dbx::builder("sqlite::memory:")
-        .pool_max_size(1)
-        .connect()
-        .await
-        .unwrap();
+/// A database of one pooled connection with `t (a INTEGER, b TEXT)` holding `(1, 'x')`.
+async fn one_connection_with_table_t(url: &str) -> Dbx {
+    let db = Dbx::builder(url).pool_max_size(1).connect().await.unwrap();
     let sql = db.sql().unwrap();
     sql.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
         .await
@@ -467,6 +463,13 @@ async fn result_columns_follow_schema_changes() {
     sql.execute("INSERT INTO t VALUES (1, 'x')", params![])
         .await
         .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn result_columns_follow_schema_changes() {
+    let db = one_connection_with_table_t("sqlite::memory:").await;
+    let sql = db.sql().unwrap();
     let q = "SELECT * FROM t";
     assert_eq!(
         sql.query_one(q, params![]).await.unwrap().columns(),
@@ -495,18 +498,8 @@ async fn result_columns_follow_schema_changes() {
 /// old statement's next run) shows its new columns.
 #[tokio::test]
 async fn result_columns_follow_schema_changes_across_statement_cache_evictions() {
-    let db = Dbx::builder("sqlite::memory:?statement_cache_capacity=1")
-        .pool_max_size(1)
-        .connect()
-        .await
-        .unwrap();
+    let db = one_connection_with_table_t("sqlite::memory:?statement_cache_capacity=1").await;
     let sql = db.sql().unwrap();
-    sql.execute("CREATE TABLE t (a INTEGER, b TEXT)", params![])
-        .await
-        .unwrap();
-    sql.execute("INSERT INTO t VALUES (1, 'x')", params![])
-        .await
-        .unwrap();
     let q = "SELECT * FROM t";
     assert_eq!(
         sql.query_one(q, params![]).await.unwrap().columns(),
