@@ -150,10 +150,12 @@ pub(crate) struct StmtCache {
     map: Mutex<HashMap<Box<str>, Arc<Prepared>, foldhash::fast::RandomState>>,
 }
 
-/// A prepared statement of the application's and its column names.
+/// A prepared statement of the application's, its column names and whether
+/// dbx can decode every one of its result columns.
 pub(crate) struct Prepared {
     pub(crate) stmt: tokio_postgres::Statement,
     pub(crate) names: Arc<[String]>,
+    decodable: bool,
 }
 
 impl StmtCache {
@@ -841,7 +843,12 @@ async fn run_prepared(
         None => {
             let stmt = client.prepare(sql).await.map_err(map_err)?;
             let names = convert::column_names(stmt.columns());
-            let p = Arc::new(Prepared { stmt, names });
+            let decodable = check_columns(&stmt).is_ok();
+            let p = Arc::new(Prepared {
+                stmt,
+                names,
+                decodable,
+            });
             stmts.insert(sql, p.clone(), s.statement_cache_capacity.max(1));
             p
         }
@@ -858,7 +865,9 @@ async fn run_prepared(
             Ok(Output::Count(n))
         }
         Mode::Query => {
-            check_columns(stmt)?;
+            if !prepared.decodable {
+                check_columns(stmt)?;
+            }
             let stream = client
                 .query_raw(stmt, as_sql(&bound))
                 .await
