@@ -801,44 +801,40 @@ mod tests {
 
     #[test]
     fn top_k_keeps_the_best_with_ties_by_id() {
-        let mut top = TopK::new(3);
-        for (id, score) in [
+        /// The ids a top-`k` keeps of `scored`, best first.
+        fn best(k: usize, distance: Distance, scored: &[(u64, f32)]) -> Vec<PointId> {
+            let mut top = TopK::new(k);
+            for &(id, score) in scored {
+                let key = rank_key(distance, score);
+                if top.may_admit(key) && top.admits(key, PointId::Num(id)) {
+                    top.push(Candidate {
+                        key,
+                        id: PointId::Num(id),
+                        score,
+                        rowid: 0,
+                        payload: None,
+                    });
+                }
+            }
+            top.into_best_first().iter().map(|c| c.id).collect()
+        }
+        let scored = [
             (5u64, 0.5f32),
             (1, 0.9),
             (9, 0.9),
             (3, 0.9),
             (2, 0.1),
             (0, 0.9),
-        ] {
-            let key = rank_key(Distance::Cosine, score);
-            if top.may_admit(key) && top.admits(key, PointId::Num(id)) {
-                top.push(Candidate {
-                    key,
-                    id: PointId::Num(id),
-                    score,
-                    rowid: 0,
-                    payload: None,
-                });
-            }
-        }
-        let ids: Vec<_> = top.into_best_first().iter().map(|c| c.id).collect();
-        assert_eq!(ids, [0u64, 1, 3].map(PointId::Num));
-
-        let mut top = TopK::new(2);
-        for (id, score) in [(1u64, 3.0f32), (2, 1.0), (3, f32::NAN), (4, 2.0), (5, -0.0)] {
-            let key = rank_key(Distance::Euclid, score);
-            if top.may_admit(key) && top.admits(key, PointId::Num(id)) {
-                top.push(Candidate {
-                    key,
-                    id: PointId::Num(id),
-                    score,
-                    rowid: 0,
-                    payload: None,
-                });
-            }
-        }
-        let ids: Vec<_> = top.into_best_first().iter().map(|c| c.id).collect();
-        assert_eq!(ids, [5u64, 2].map(PointId::Num));
+        ];
+        assert_eq!(
+            best(3, Distance::Cosine, &scored),
+            [0u64, 1, 3].map(PointId::Num)
+        );
+        let scored = [(1u64, 3.0f32), (2, 1.0), (3, f32::NAN), (4, 2.0), (5, -0.0)];
+        assert_eq!(
+            best(2, Distance::Euclid, &scored),
+            [5u64, 2].map(PointId::Num)
+        );
         assert_eq!(rank_key(Distance::Euclid, 0.0).to_bits(), 0f32.to_bits());
     }
 }

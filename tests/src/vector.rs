@@ -20,7 +20,7 @@ fn uuid(n: u128) -> PointId {
 }
 
 /// A deterministic pseudo-random vector (xorshift), components in [-1, 1).
-fn pseudo(seed: u64, dim: usize) -> Vec<f32> {
+pub fn pseudo(seed: u64, dim: usize) -> Vec<f32> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..dim)
         .map(|_| {

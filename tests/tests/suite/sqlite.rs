@@ -576,19 +576,6 @@ async fn result_columns_follow_schema_changes_made_elsewhere() {
 
 // --- vectors ---------------------------------------------------------------------
 
-/// A deterministic pseudo-random vector (xorshift), components in [-1, 1).
-fn pseudo_vector(seed: u64, dim: usize) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..dim)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
 fn file_url(name: &str) -> String {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
@@ -651,7 +638,7 @@ async fn vector_collections_survive_reopening_a_file() {
         c.create(8, Distance::Euclid).await.unwrap();
         let points: Vec<Point> = (0..50u64)
             .map(|i| {
-                Point::new(i, pseudo_vector(i, 8))
+                Point::new(i, dbx_tests::vector::pseudo(i, 8))
                     .with_payload(dbx::serde_json::json!({"even": i % 2 == 0}))
                     .unwrap()
             })
@@ -669,7 +656,7 @@ async fn vector_collections_survive_reopening_a_file() {
     let even = Filter::new().must(Condition::eq("even", true));
     assert_eq!(c.count_where(&even).await.unwrap(), 25);
     let hits = c
-        .search(&Search::new(pseudo_vector(10, 8), 3).filter(even))
+        .search(&Search::new(dbx_tests::vector::pseudo(10, 8), 3).filter(even))
         .await
         .unwrap();
     assert_eq!(hits[0].id, dbx::PointId::Num(10));
@@ -680,7 +667,7 @@ async fn vector_collections_survive_reopening_a_file() {
     );
     assert_eq!(
         c.get_one(49u64).await.unwrap().unwrap().vector.unwrap(),
-        pseudo_vector(49, 8)
+        dbx_tests::vector::pseudo(49, 8)
     );
 }
 
@@ -689,13 +676,13 @@ async fn long_vector_search_is_interrupted_at_the_timeout() {
     use dbx::{Distance, Point, Search};
     let url = file_url("vectors-timeout.db");
     let dim = 256;
-    let query = Search::new(pseudo_vector(u64::MAX, dim), 10).with_payload(false);
+    let query = Search::new(dbx_tests::vector::pseudo(u64::MAX, dim), 10).with_payload(false);
     let elapsed = {
         let db = Dbx::connect(&url).await.unwrap();
         let c = db.vectors().unwrap().collection("slow");
         c.create(dim, Distance::Dot).await.unwrap();
         let points: Vec<Point> = (0..8_000u64)
-            .map(|i| Point::new(i, pseudo_vector(i, dim)))
+            .map(|i| Point::new(i, dbx_tests::vector::pseudo(i, dim)))
             .collect();
         c.upsert(&points).await.unwrap();
         let start = std::time::Instant::now();
