@@ -395,7 +395,9 @@ impl Conns {
     /// `shared_clients=0`) an exclusive pooled connection.
     pub(crate) async fn handle(self: &Arc<Self>) -> Result<Handle> {
         if self.shared.is_empty() {
-            Ok(Handle::Exclusive(Box::new(self.acquire().await?)))
+            // Boxed: deadpool's checkout future is about 2 KB, which would
+            // otherwise size every statement's future (see `run`).
+            Ok(Handle::Exclusive(Box::new(Box::pin(self.acquire()).await?)))
         } else {
             self.check_open()?;
             Ok(Handle::Shared(self.shared_client().await?))
@@ -705,11 +707,15 @@ impl Drop for CancelGuard<'_> {
 pub(crate) enum Mode {
     Execute,
     Query,
+    /// The first row only; the rest are still read (and any error in them
+    /// reported), but not converted.
+    First,
 }
 
 pub(crate) enum Output {
     Count(u64),
     Rows(Vec<Row>),
+    First(Option<Row>),
 }
 
 impl Output {
@@ -717,13 +723,23 @@ impl Output {
         match self {
             Output::Count(n) => n,
             Output::Rows(r) => r.len() as u64,
+            Output::First(r) => u64::from(r.is_some()),
         }
     }
 
     pub(crate) fn rows(self) -> Vec<Row> {
         match self {
             Output::Rows(r) => r,
+            Output::First(r) => r.into_iter().collect(),
             Output::Count(_) => Vec::new(),
+        }
+    }
+
+    pub(crate) fn first(self) -> Option<Row> {
+        match self {
+            Output::Rows(r) => r.into_iter().next(),
+            Output::First(r) => r,
+            Output::Count(_) => None,
         }
     }
 }
@@ -781,8 +797,12 @@ pub(crate) async fn run(
     mode: Mode,
     retry: bool,
 ) -> Result<Output> {
+    // The paths taken rarely are boxed, so that the future of the common
+    // one (a cached statement) stays small: drivers' futures are boxed per
+    // operation, and one past glibc's per-thread cache size (1032 bytes)
+    // costs several times as much to allocate and free.
     if !s.statement_cache {
-        return run_unnamed(client, sql, params, mode).await;
+        return Box::pin(run_unnamed(client, sql, params, mode)).await;
     }
     match run_prepared(client, stmts, s, sql, params, mode).await {
         Err(e) if stale_statement(&e) => {
@@ -790,7 +810,7 @@ pub(crate) async fn run(
             if !retry {
                 return Err(e);
             }
-            run_prepared(client, stmts, s, sql, params, mode).await
+            Box::pin(run_prepared(client, stmts, s, sql, params, mode)).await
         }
         r => r,
     }
@@ -841,7 +861,7 @@ async fn run_prepared(
     let prepared = match stmts.get(sql) {
         Some(p) => p,
         None => {
-            let stmt = client.prepare(sql).await.map_err(map_err)?;
+            let stmt = Box::pin(client.prepare(sql)).await.map_err(map_err)?;
             let names = convert::column_names(stmt.columns());
             let decodable = check_columns(&stmt).is_ok();
             let p = Arc::new(Prepared {
@@ -857,39 +877,55 @@ async fn run_prepared(
     let bound = bind_params(stmt, params)?;
     match mode {
         Mode::Execute => {
-            let n = client
-                .execute_raw(stmt, as_sql(&bound))
+            // tokio-postgres's `execute_raw`/`query_raw` futures hold room
+            // for preparing a statement from text (about 1 KB) even when
+            // handed a prepared one: boxed, they stay out of this future.
+            let n = Box::pin(client.execute_raw(stmt, as_sql(&bound)))
                 .await
                 .map_err(map_err)?;
             // The command tag's count: rows changed, or rows returned by a SELECT.
             Ok(Output::Count(n))
         }
-        Mode::Query => {
+        Mode::Query | Mode::First => {
             if !prepared.decodable {
                 check_columns(stmt)?;
             }
-            let stream = client
-                .query_raw(stmt, as_sql(&bound))
+            let stream = Box::pin(client.query_raw(stmt, as_sql(&bound)))
                 .await
                 .map_err(map_err)?;
-            collect(stream, Some(prepared.names.clone()))
-                .await
-                .map(Output::Rows)
+            collect(stream, Some(prepared.names.clone()), mode).await
         }
     }
 }
 
+/// Read every row of `stream`; convert them all (`Mode::Query`) or only the
+/// first (`Mode::First`). The rest are read either way, so the statement runs
+/// to completion and an error in a later row is still reported.
 async fn collect(
     stream: tokio_postgres::RowStream,
     mut names: Option<Arc<[String]>>,
-) -> Result<Vec<Row>> {
+    mode: Mode,
+) -> Result<Output> {
     futures_util::pin_mut!(stream);
     let mut rows = Vec::new();
+    let mut first = None;
     while let Some(r) = stream.try_next().await.map_err(map_err)? {
+        if mode == Mode::First && first.is_some() {
+            continue;
+        }
         let names = names.get_or_insert_with(|| convert::column_names(r.columns()));
-        rows.push(convert::row(names, &r).map_err(|e| e.with_backend(BACKEND))?);
+        let row = convert::row(names, &r).map_err(|e| e.with_backend(BACKEND))?;
+        if mode == Mode::First {
+            first = Some(row);
+        } else {
+            rows.push(row);
+        }
     }
-    Ok(rows)
+    Ok(if mode == Mode::First {
+        Output::First(first)
+    } else {
+        Output::Rows(rows)
+    })
 }
 
 /// `statement_cache=false`: unnamed statements, parsed, bound and run in one
@@ -920,7 +956,7 @@ async fn run_unnamed(
             let n = stream.rows_affected().unwrap_or(0);
             Ok(Output::Count(n))
         }
-        Mode::Query => collect(stream, None).await.map(Output::Rows),
+        Mode::Query | Mode::First => collect(stream, None, mode).await,
     }
 }
 

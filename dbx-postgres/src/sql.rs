@@ -54,6 +54,12 @@ impl SqlDatabase for PgSql {
             .map(Output::rows)
     }
 
+    async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.single(sql, params, Mode::First)
+            .await
+            .map(Output::first)
+    }
+
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
         let conns = self.conns.clone();
         let (tx, rx) = mpsc::channel::<Result<Row>>(STREAM_BUFFER);
@@ -288,6 +294,10 @@ impl SqlTransaction for PgTransaction {
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         self.run(sql, params, Mode::Query).await.map(Output::rows)
+    }
+
+    async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.run(sql, params, Mode::First).await.map(Output::first)
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -418,6 +418,40 @@ async fn cached_statements_follow_table_changes() {
     }
 }
 
+/// `query_one` and `query_optional` on PostgreSQL read the whole result: an
+/// error the server raises at a later row fails the call, and a write is
+/// never cut short (on every connection model, in and out of transactions).
+#[tokio::test]
+async fn first_row_queries_still_read_to_the_end() {
+    for db in [
+        connect().await,
+        connect_exclusive().await,
+        connect_unnamed().await,
+    ] {
+        let sql = db.sql().unwrap();
+        // The last of 100k rows divides by zero (SQLSTATE 22012, a data
+        // exception: InvalidInput); the first rows reach the client long
+        // before it.
+        let q = "SELECT x FROM generate_series(1, 100000) AS x WHERE 1 / (100000 - x) >= 0";
+        let kind = ErrorKind::InvalidInput;
+        for e in [
+            expect_kind(sql.query_one(q, params![]).await, kind),
+            expect_kind(sql.query_optional_as::<i32>(q, params![]).await, kind),
+        ] {
+            assert!(e.to_string().contains("division by zero"), "{e}");
+        }
+        let mut tx = sql.begin().await.unwrap();
+        expect_kind(tx.query_one(q, params![]).await, kind);
+        drop(tx);
+        let first: i32 = sql
+            .query_one_as("SELECT x FROM generate_series(7, 9) AS x", params![])
+            .await
+            .unwrap();
+        assert_eq!(first, 7);
+        db.close().await;
+    }
+}
+
 #[tokio::test]
 async fn integers_out_of_column_range_are_out_of_range() {
     for db in [connect().await, connect_unnamed().await] {
