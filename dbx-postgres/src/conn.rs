@@ -142,12 +142,14 @@ pub(crate) struct SharedConn {
     created: Instant,
 }
 
-/// The application's statements prepared on one connection, each with its
-/// result column names, so a repeated statement costs one map lookup (the
-/// driver's own statements stay in deadpool-postgres's cache).
+/// The statements prepared on one connection, so a repeated statement costs
+/// one map lookup: the application's, each with its result column names, and
+/// apart from them the driver's own (KV), prepared with declared parameter
+/// types. The driver's are a fixed handful of texts, never evicted.
 #[derive(Default)]
 pub(crate) struct StmtCache {
     map: Mutex<HashMap<Box<str>, Arc<Prepared>, foldhash::fast::RandomState>>,
+    internal: Mutex<HashMap<Box<str>, tokio_postgres::Statement, foldhash::fast::RandomState>>,
 }
 
 /// A prepared statement of the application's, its column names and whether
@@ -181,6 +183,34 @@ impl StmtCache {
 
     fn remove(&self, sql: &str) {
         self.map().remove(sql);
+    }
+
+    /// One of the driver's own statements, prepared with `types` on first use.
+    async fn internal(
+        &self,
+        client: &ClientWrapper,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<tokio_postgres::Statement> {
+        let cached = self
+            .internal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        if let Some(stmt) = cached {
+            return Ok(stmt);
+        }
+        // Boxed: the prepare future (about 1 KB) would otherwise size the
+        // future of every KV operation (see `run`).
+        let stmt = Box::pin(client.prepare_typed(sql, types))
+            .await
+            .map_err(map_err)?;
+        self.internal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sql.into(), stmt.clone());
+        Ok(stmt)
     }
 }
 
@@ -757,24 +787,6 @@ fn count_error(expected: usize, given: usize) -> Error {
     .with_backend(BACKEND)
 }
 
-/// A prepared statement from the connection's cache, which is emptied when
-/// it grows past `statement_cache_capacity`.
-pub(crate) async fn prepare(
-    client: &ClientWrapper,
-    s: &Settings,
-    sql: &str,
-    types: &[Type],
-) -> Result<tokio_postgres::Statement> {
-    let stmt = client
-        .prepare_typed_cached(sql, types)
-        .await
-        .map_err(map_err)?;
-    if client.statement_cache.size() > s.statement_cache_capacity {
-        client.statement_cache.clear();
-    }
-    Ok(stmt)
-}
-
 /// Whether an error means the cached statement went stale (the table
 /// changed shape, or the server forgot it): prepare again and retry once.
 fn stale_statement(e: &Error) -> bool {
@@ -961,37 +973,44 @@ async fn run_unnamed(
 }
 
 /// Run one of the driver's own statements, with declared parameter types.
+/// tokio-postgres's futures are boxed apart, as in `run`.
 pub(crate) async fn internal(
     client: &ClientWrapper,
+    stmts: &StmtCache,
     s: &Settings,
     sql: &str,
     types: &[Type],
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>> {
-    if s.statement_cache {
-        let stmt = prepare(client, s, sql, types).await?;
-        client.query(&stmt, params).await.map_err(map_err)
+    let rows = if s.statement_cache {
+        let stmt = stmts.internal(client, sql, types).await?;
+        Box::pin(client.query_raw(&stmt, params.iter().copied())).await
     } else {
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
-            params.iter().copied().zip(types.iter().cloned()).collect();
-        client.query_typed(sql, &typed).await.map_err(map_err)
-    }
+        let typed = params.iter().copied().zip(types.iter().cloned());
+        Box::pin(client.query_typed_raw(sql, typed)).await
+    };
+    rows.map_err(map_err)?.try_collect().await.map_err(map_err)
 }
 
 /// Like [`internal`], returning the number of rows affected.
 pub(crate) async fn internal_execute(
     client: &ClientWrapper,
+    stmts: &StmtCache,
     s: &Settings,
     sql: &str,
     types: &[Type],
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64> {
     if s.statement_cache {
-        let stmt = prepare(client, s, sql, types).await?;
-        client.execute(&stmt, params).await.map_err(map_err)
+        let stmt = stmts.internal(client, sql, types).await?;
+        Box::pin(client.execute_raw(&stmt, params.iter().copied()))
+            .await
+            .map_err(map_err)
     } else {
         let typed: Vec<(&(dyn ToSql + Sync), Type)> =
             params.iter().copied().zip(types.iter().cloned()).collect();
-        client.execute_typed(sql, &typed).await.map_err(map_err)
+        Box::pin(client.execute_typed(sql, &typed))
+            .await
+            .map_err(map_err)
     }
 }

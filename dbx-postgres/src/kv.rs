@@ -164,6 +164,11 @@ impl PgKv {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Boxed: the first use's future would otherwise size every operation's.
+        Box::pin(self.create_table()).await
+    }
+
+    async fn create_table(&self) -> Result<()> {
         let _one = self.creating.lock().await;
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
@@ -174,6 +179,7 @@ impl PgKv {
         let r = async {
             let rows = conn::internal(
                 handle.client(),
+                handle.stmts(),
                 &self.conns.settings,
                 &self.sql.exists_table,
                 &[Type::TEXT],
@@ -218,7 +224,15 @@ impl PgKv {
         self.ensure().await?;
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
-        let r = conn::internal(handle.client(), &self.conns.settings, sql, types, params).await;
+        let r = conn::internal(
+            handle.client(),
+            handle.stmts(),
+            &self.conns.settings,
+            sql,
+            types,
+            params,
+        )
+        .await;
         if let Some(g) = guard {
             g.disarm();
         }
@@ -234,8 +248,15 @@ impl PgKv {
         self.ensure().await?;
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
-        let r =
-            conn::internal_execute(handle.client(), &self.conns.settings, sql, types, params).await;
+        let r = conn::internal_execute(
+            handle.client(),
+            handle.stmts(),
+            &self.conns.settings,
+            sql,
+            types,
+            params,
+        )
+        .await;
         if let Some(g) = guard {
             g.disarm();
         }
@@ -264,9 +285,15 @@ impl PgKv {
             let work = async {
                 let handle = conns.handle().await?;
                 let guard = handle.guard();
-                let r =
-                    conn::internal_execute(handle.client(), &conns.settings, &sql.sweep, &[], &[])
-                        .await;
+                let r = conn::internal_execute(
+                    handle.client(),
+                    handle.stmts(),
+                    &conns.settings,
+                    &sql.sweep,
+                    &[],
+                    &[],
+                )
+                .await;
                 if let Some(g) = guard {
                     g.disarm();
                 }
