@@ -223,6 +223,7 @@ impl RedisServer {
             .expect("redis-server must be installed (scripts/test.sh installs it)");
         *self.child.lock().unwrap() = Some(child);
         wait_for_port(self.port, true);
+        wait_for_reply(self.port);
     }
 
     /// Kill it (SIGKILL: an abrupt crash) and wait until the port is closed.
@@ -269,6 +270,31 @@ pub fn wait_for_port(port: u16, open: bool) {
         "port {port} did not become {}",
         if open { "open" } else { "closed" }
     );
+}
+
+/// Wait until the Redis server on `port` answers a command (any reply but
+/// `-LOADING`; `-NOAUTH` counts): an open port alone does not mean it is
+/// ready, and on a loaded machine a server just started with
+/// `--appendfsync always` can take longer than a test's connect timeout.
+fn wait_for_reply(port: u16) {
+    use std::io::{Read, Write};
+    for _ in 0..200 {
+        let reply = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf)?;
+            Ok(buf[..n].to_vec())
+        });
+        if let Ok(r) = reply
+            && !r.is_empty()
+            && !r.starts_with(b"-LOADING")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server on port {port} never answered PING");
 }
 
 /// A throwaway PostgreSQL cluster on a free loopback port, in a temporary
