@@ -975,15 +975,15 @@ async fn run_unnamed(
 /// Run one of the driver's own statements, with declared parameter types.
 /// tokio-postgres's futures are boxed apart, as in `run`.
 pub(crate) async fn internal(
-    client: &ClientWrapper,
-    stmts: &StmtCache,
+    handle: &Handle,
     s: &Settings,
     sql: &str,
     types: &[Type],
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>> {
+    let client = handle.client();
     let rows = if s.statement_cache {
-        let stmt = stmts.internal(client, sql, types).await?;
+        let stmt = handle.stmts().internal(client, sql, types).await?;
         Box::pin(client.query_raw(&stmt, params.iter().copied())).await
     } else {
         let typed = params.iter().copied().zip(types.iter().cloned());
@@ -994,15 +994,15 @@ pub(crate) async fn internal(
 
 /// Like [`internal`], returning the number of rows affected.
 pub(crate) async fn internal_execute(
-    client: &ClientWrapper,
-    stmts: &StmtCache,
+    handle: &Handle,
     s: &Settings,
     sql: &str,
     types: &[Type],
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64> {
+    let client = handle.client();
     if s.statement_cache {
-        let stmt = stmts.internal(client, sql, types).await?;
+        let stmt = handle.stmts().internal(client, sql, types).await?;
         Box::pin(client.execute_raw(&stmt, params.iter().copied()))
             .await
             .map_err(map_err)

@@ -178,8 +178,7 @@ impl PgKv {
         let quoted = format!("\"{}\"", self.table);
         let r = async {
             let rows = conn::internal(
-                handle.client(),
-                handle.stmts(),
+                &handle,
                 &self.conns.settings,
                 &self.sql.exists_table,
                 &[Type::TEXT],
@@ -224,15 +223,7 @@ impl PgKv {
         self.ensure().await?;
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
-        let r = conn::internal(
-            handle.client(),
-            handle.stmts(),
-            &self.conns.settings,
-            sql,
-            types,
-            params,
-        )
-        .await;
+        let r = conn::internal(&handle, &self.conns.settings, sql, types, params).await;
         if let Some(g) = guard {
             g.disarm();
         }
@@ -248,15 +239,7 @@ impl PgKv {
         self.ensure().await?;
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
-        let r = conn::internal_execute(
-            handle.client(),
-            handle.stmts(),
-            &self.conns.settings,
-            sql,
-            types,
-            params,
-        )
-        .await;
+        let r = conn::internal_execute(&handle, &self.conns.settings, sql, types, params).await;
         if let Some(g) = guard {
             g.disarm();
         }
@@ -285,15 +268,8 @@ impl PgKv {
             let work = async {
                 let handle = conns.handle().await?;
                 let guard = handle.guard();
-                let r = conn::internal_execute(
-                    handle.client(),
-                    handle.stmts(),
-                    &conns.settings,
-                    &sql.sweep,
-                    &[],
-                    &[],
-                )
-                .await;
+                let r =
+                    conn::internal_execute(&handle, &conns.settings, &sql.sweep, &[], &[]).await;
                 if let Some(g) = guard {
                     g.disarm();
                 }
