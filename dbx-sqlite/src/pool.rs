@@ -63,6 +63,10 @@ pub(crate) struct OpenConfig {
 pub(crate) struct Conn {
     pub(crate) conn: Connection,
     deadline: Arc<AtomicU64>,
+    /// Transactions committed on this connection (SQLite's commit hook; a
+    /// read-only transaction does not count). An inline attempt that was
+    /// interrupted may run again only if this did not move.
+    commits: Arc<AtomicU64>,
     pub(crate) stmts: crate::convert::StmtCache,
     /// Whether the busy timeout is off, as for inline runs (see
     /// [`Guard::with_budget`]); switched only when the mode changes.
@@ -177,10 +181,18 @@ impl Pool {
             }),
         )
         .map_err(map_err)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        conn.commit_hook(Some(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            false
+        }))
+        .map_err(map_err)?;
         self.open.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(Conn {
             conn,
             deadline,
+            commits,
             stmts: Default::default(),
             busy_off: false,
         }))
@@ -459,17 +471,20 @@ impl Guard {
     }
 
     /// Run `f` inline for at most `budget`, on a connection in autocommit
-    /// mode only: there an interrupted statement is rolled back whole, so it
-    /// can run again elsewhere, provided no earlier statement of `f` has
-    /// completed a change (SQLite's total-changes count did not move). A
-    /// failure otherwise (a transaction left open, a change made before the
-    /// interruption) is returned as it is, never run twice.
+    /// mode only: there an interrupted statement is rolled back whole (an
+    /// interrupted transaction too, when `f` drops it), so it can run again
+    /// elsewhere, provided `f` has committed nothing before the interruption
+    /// (the connection's commit count did not move). Counting commits, not
+    /// changed rows, lets a job whose changes sit in a transaction that was
+    /// rolled back run again. A failure otherwise (a transaction left open,
+    /// a change committed before the interruption) is returned as it is,
+    /// never run twice.
     fn with_budget<J: Job>(&mut self, budget: Duration, job: &J) -> Inline<J::Output> {
         let Some(before) = self
             .conn
             .as_ref()
             .filter(|c| c.conn.is_autocommit())
-            .map(|c| c.conn.total_changes())
+            .map(|c| c.commits.load(Ordering::Relaxed))
         else {
             return Inline::OverBudget;
         };
@@ -490,7 +505,7 @@ impl Guard {
             Err(e)
                 if e.kind() == ErrorKind::Timeout
                     && self.conn.as_ref().is_some_and(|c| {
-                        c.conn.is_autocommit() && c.conn.total_changes() == before
+                        c.conn.is_autocommit() && c.commits.load(Ordering::Relaxed) == before
                     }) =>
             {
                 Inline::OverBudget

@@ -773,6 +773,29 @@ async fn long_statements_on_current_thread_move_off_the_runtime_once() {
     assert!(during >= 3, "the runtime thread was held: {during} ticks");
 }
 
+/// A job that writes inside a transaction (a vector upsert: one INSERT per
+/// point, one commit) and runs past the inline budget is rolled back whole
+/// at the budget and run again on a blocking thread, not failed: its
+/// completed INSERTs were never committed. Counting changed rows instead of
+/// commits failed it with `Timeout` after three attempts.
+#[tokio::test(flavor = "current_thread")]
+async fn transactions_past_the_inline_budget_run_again_off_the_runtime() {
+    use dbx::vector::{Distance, Point};
+    let db = memory().await;
+    let c = db.vectors().unwrap().collection("past_budget");
+    c.create(4096, Distance::Cosine).await.unwrap();
+    // 256 points of 16 KB each: well over 2 ms on any machine.
+    let points: Vec<Point> = (0..dbx::vector::UPSERT_BATCH as u64)
+        .map(|i| Point::new(i, dbx_tests::vector::pseudo(i + 1, 4096)))
+        .collect();
+    c.upsert(&points).await.unwrap();
+    assert_eq!(c.count().await.unwrap(), points.len() as u64);
+    let last = c.get_one(255u64).await.unwrap().unwrap();
+    assert_eq!(last.id, dbx::vector::PointId::Num(255));
+    let stats = db.stats();
+    assert_eq!(stats.retries, 0, "{stats:?}");
+}
+
 /// On a current-thread runtime an inline statement that meets a locked
 /// database does not sleep in SQLite's busy handler on the runtime's only
 /// thread (the lock holder may be a task on that same thread): it waits on a
