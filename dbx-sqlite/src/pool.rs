@@ -16,10 +16,12 @@
 //! connection first runs inline with a budget of [`INLINE_BUDGET`]: nearly
 //! every statement finishes well within it, for the price of a direct call.
 //! One that does not is interrupted by the progress handler and, as SQLite
-//! rolls an interrupted statement back whole in autocommit mode, run again
-//! from the start through [`tokio::task::spawn_blocking`] with the rest of
-//! its timeout, so the runtime's only thread is never held for longer than
-//! the budget. Transactions (not in autocommit mode) go straight to
+//! rolls an interrupted statement back whole in autocommit mode (and a
+//! driver job's own interrupted transaction is rolled back when the job
+//! drops it), run again from the start through
+//! [`tokio::task::spawn_blocking`] with the rest of its timeout, provided
+//! the attempt committed nothing, so the runtime's only thread is never held
+//! for longer than the budget. Transactions (not in autocommit mode) go straight to
 //! `spawn_blocking`, as does other work on any other flavor. Outside any
 //! Tokio runtime the work runs inline.
 //!
