@@ -466,15 +466,21 @@ async fn one_connection_with_table_t(url: &str) -> Dbx {
     db
 }
 
+/// The column names of the first row of `q`.
+async fn columns_of(sql: &dbx::Sql, q: &str) -> Vec<String> {
+    sql.query_one(q, params![])
+        .await
+        .unwrap()
+        .columns()
+        .to_vec()
+}
+
 #[tokio::test]
 async fn result_columns_follow_schema_changes() {
     let db = one_connection_with_table_t("sqlite::memory:").await;
     let sql = db.sql().unwrap();
     let q = "SELECT * FROM t";
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["a", "b"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["a", "b"]);
     sql.execute("ALTER TABLE t ADD COLUMN c BOOLEAN", params![])
         .await
         .unwrap();
@@ -485,10 +491,7 @@ async fn result_columns_follow_schema_changes() {
     sql.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
         .await
         .unwrap();
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["a", "renamed", "c"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["a", "renamed", "c"]);
 }
 
 /// The cached description of a statement's columns is trusted only for the
@@ -501,27 +504,18 @@ async fn result_columns_follow_schema_changes_across_statement_cache_evictions()
     let db = one_connection_with_table_t("sqlite::memory:?statement_cache_capacity=1").await;
     let sql = db.sql().unwrap();
     let q = "SELECT * FROM t";
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["a", "b"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["a", "b"]);
     // Evicts `q` from a cache of one, changes the table's shape.
     sql.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
         .await
         .unwrap();
     assert_eq!(sql.execute(q, params![]).await.unwrap(), 1);
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["a", "renamed"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["a", "renamed"]);
     // And again with no run in between.
     sql.execute("ALTER TABLE t RENAME COLUMN a TO first", params![])
         .await
         .unwrap();
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["first", "renamed"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["first", "renamed"]);
     // Streams and empty results take part too.
     sql.execute("DELETE FROM t", params![]).await.unwrap();
     assert!(sql.query(q, params![]).await.unwrap().is_empty());
@@ -536,10 +530,7 @@ async fn result_columns_follow_schema_changes_across_statement_cache_evictions()
             .await
             .unwrap();
     assert_eq!(streamed[0].columns(), ["first", "second"]);
-    assert_eq!(
-        sql.query_one(q, params![]).await.unwrap().columns(),
-        ["first", "second"]
-    );
+    assert_eq!(columns_of(sql, q).await, ["first", "second"]);
 }
 
 /// A table changed by another connection (another handle on the same file):
@@ -558,19 +549,13 @@ async fn result_columns_follow_schema_changes_made_elsewhere() {
         .unwrap();
     let q = "SELECT * FROM t";
     for _ in 0..3 {
-        assert_eq!(
-            sa.query_one(q, params![]).await.unwrap().columns(),
-            ["a", "b"]
-        );
+        assert_eq!(columns_of(sa, q).await, ["a", "b"]);
     }
     sb.execute("ALTER TABLE t RENAME COLUMN b TO renamed", params![])
         .await
         .unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            sa.query_one(q, params![]).await.unwrap().columns(),
-            ["a", "renamed"]
-        );
+        assert_eq!(columns_of(sa, q).await, ["a", "renamed"]);
     }
 }
 
