@@ -14,7 +14,7 @@ use crate::convert::map_err;
 use crate::pool::Pool;
 use dbx_core::kv::{add_counter, parse_counter};
 use dbx_core::{KeyValueStore, Result, ScanPage, Ttl};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -126,7 +126,7 @@ impl SqliteKv {
     /// Run `f` with the table in place, on a pooled connection.
     async fn run<R, F>(&self, f: F) -> Result<R>
     where
-        F: Fn(&mut Connection, &Statements) -> Result<R> + Send + Sync + 'static,
+        F: Fn(&Connection, &Statements) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         let sql = self.sql.clone();
@@ -149,7 +149,7 @@ impl SqliteKv {
     /// Like [`run`](Self::run) for writes: also sweeps expired rows now and then.
     async fn write<R, F>(&self, f: F) -> Result<R>
     where
-        F: Fn(&mut Connection, &Statements, i64) -> Result<R> + Send + Sync + 'static,
+        F: Fn(&Connection, &Statements, i64) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         let last = self.last_sweep.clone();
@@ -242,9 +242,8 @@ impl KeyValueStore for SqliteKv {
         self.write(move |c, s, now| {
             // IMMEDIATE takes the write lock first, so two increments on
             // different connections cannot both read the old value.
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx =
+                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
             let current: Option<(Vec<u8>, Option<i64>)> = tx
                 .prepare_cached(&s.get_with_expiry)
                 .and_then(|mut st| {
@@ -268,7 +267,7 @@ impl KeyValueStore for SqliteKv {
         let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
         self.run(move |c, s| {
             // One read transaction: every value comes from the same snapshot.
-            let tx = c.transaction().map_err(map_err)?;
+            let tx = c.unchecked_transaction().map_err(map_err)?;
             let now = now_ms();
             let mut st = tx.prepare_cached(&s.get).map_err(map_err)?;
             let mut out = Vec::with_capacity(keys.len());
@@ -292,9 +291,8 @@ impl KeyValueStore for SqliteKv {
             .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
             .collect();
         self.write(move |c, s, now| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx =
+                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
             let expires = expiry(now, ttl);
             for (k, v) in &entries {
                 set_on(&tx, s, k, v, expires)?;

@@ -16,24 +16,24 @@ pub(crate) struct SqliteSql {
 /// Run one statement: the rows it changed or, for a statement that changes
 /// nothing (a SELECT), the rows it returned, as PostgreSQL reports them.
 pub(crate) fn execute_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<u64> {
-    let Conn { conn, stmts, .. } = conn;
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    let before = conn.total_changes();
-    let returned = stmts.with(sql, &mut stmt, |entry, stmt| {
-        entry.bind(stmt, params)?;
-        let mut rows = stmt.raw_query();
-        let mut returned = 0u64;
-        while rows.next().map_err(map_err)?.is_some() {
-            returned += 1;
-        }
-        drop(rows);
-        entry.ran(stmt);
-        Ok(returned)
-    })?;
-    Ok(if conn.total_changes() == before {
-        returned
-    } else {
-        conn.changes()
+    conn.with_statements(|conn, stmts| {
+        let before = conn.total_changes();
+        let returned = stmts.with(conn, sql, |entry, stmt| {
+            entry.bind(stmt, params)?;
+            let mut rows = stmt.raw_query();
+            let mut returned = 0u64;
+            while rows.next().map_err(map_err)?.is_some() {
+                returned += 1;
+            }
+            drop(rows);
+            entry.ran(stmt);
+            Ok(returned)
+        })?;
+        Ok(if conn.total_changes() == before {
+            returned
+        } else {
+            conn.changes()
+        })
     })
 }
 
@@ -61,32 +61,32 @@ fn rows_on(
     limit: usize,
     mut sink: impl FnMut(Row),
 ) -> Result<()> {
-    let Conn { conn, stmts, .. } = conn;
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    stmts.with(sql, &mut stmt, |entry, stmt| {
-        entry.bind(stmt, params)?;
-        let stop_early = stmt.readonly();
-        let mut rows = stmt.raw_query();
-        let mut columns = None;
-        let mut taken = 0usize;
-        while let Some(r) = rows.next().map_err(map_err)? {
-            if taken < limit {
-                // Described after the first step: a statement re-prepared
-                // after a schema change only shows its new columns once it
-                // has run.
-                let columns = columns.get_or_insert_with(|| entry.columns(r.as_ref()));
-                sink(columns.row(r)?);
-                taken += 1;
+    conn.with_statements(|conn, stmts| {
+        stmts.with(conn, sql, |entry, stmt| {
+            entry.bind(stmt, params)?;
+            let stop_early = stmt.readonly();
+            let mut rows = stmt.raw_query();
+            let mut columns = None;
+            let mut taken = 0usize;
+            while let Some(r) = rows.next().map_err(map_err)? {
+                if taken < limit {
+                    // Described after the first step: a statement re-prepared
+                    // after a schema change only shows its new columns once it
+                    // has run.
+                    let columns = columns.get_or_insert_with(|| entry.columns(r.as_ref()));
+                    sink(columns.row(r)?);
+                    taken += 1;
+                }
+                if taken >= limit && stop_early {
+                    break;
+                }
             }
-            if taken >= limit && stop_early {
-                break;
+            drop(rows);
+            if columns.is_none() {
+                entry.ran(stmt);
             }
-        }
-        drop(rows);
-        if columns.is_none() {
-            entry.ran(stmt);
-        }
-        Ok(())
+            Ok(())
+        })
     })
 }
 
@@ -173,29 +173,29 @@ fn stream_rows(
 ) {
     let timeout = guard.op_timeout();
     let result = guard.with(timeout, |conn| {
-        let Conn { conn, stmts, .. } = conn;
-        let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-        stmts.with(sql, &mut stmt, |entry, stmt| {
-            entry.bind(stmt, params)?;
-            let mut rows = stmt.raw_query();
-            let mut columns = None;
-            loop {
-                let row = match rows.next().map_err(map_err)? {
-                    Some(r) => columns
-                        .get_or_insert_with(|| entry.columns(r.as_ref()))
-                        .row(r)?,
-                    None => break,
-                };
-                if tx.blocking_send(Ok(row)).is_err() {
-                    // The consumer dropped the stream: stop the query.
-                    break;
+        conn.with_statements(|conn, stmts| {
+            stmts.with(conn, sql, |entry, stmt| {
+                entry.bind(stmt, params)?;
+                let mut rows = stmt.raw_query();
+                let mut columns = None;
+                loop {
+                    let row = match rows.next().map_err(map_err)? {
+                        Some(r) => columns
+                            .get_or_insert_with(|| entry.columns(r.as_ref()))
+                            .row(r)?,
+                        None => break,
+                    };
+                    if tx.blocking_send(Ok(row)).is_err() {
+                        // The consumer dropped the stream: stop the query.
+                        break;
+                    }
                 }
-            }
-            drop(rows);
-            if columns.is_none() {
-                entry.ran(stmt);
-            }
-            Ok(())
+                drop(rows);
+                if columns.is_none() {
+                    entry.ran(stmt);
+                }
+                Ok(())
+            })
         })
     });
     if let Err(e) = result {

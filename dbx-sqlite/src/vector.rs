@@ -41,7 +41,7 @@ use dbx_core::vector::{
 };
 use dbx_core::{Error, ErrorKind, Result};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -341,10 +341,10 @@ impl TopK {
     }
 }
 
-fn search_on(c: &mut Connection, name: &str, search: &Search) -> Result<Vec<ScoredPoint>> {
+fn search_on(c: &Connection, name: &str, search: &Search) -> Result<Vec<ScoredPoint>> {
     // One read transaction: the catalog, the scan and the reads of the
     // winners see the same snapshot.
-    let tx = c.transaction().map_err(map_err)?;
+    let tx = c.unchecked_transaction().map_err(map_err)?;
     let meta = require(&tx, name)?;
     let query = search.vector();
     if query.len() != meta.dimension {
@@ -433,10 +433,8 @@ fn search_on(c: &mut Connection, name: &str, search: &Search) -> Result<Vec<Scor
     Ok(out)
 }
 
-fn upsert_on(c: &mut Connection, name: &str, points: &[Point]) -> Result<()> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+fn upsert_on(c: &Connection, name: &str, points: &[Point]) -> Result<()> {
+    let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
     let meta = require(&tx, name)?;
     if let Some(p) = points.iter().find(|p| p.vector.len() != meta.dimension) {
         return Err(dimension_mismatch(name, meta.dimension, p.vector.len()));
@@ -476,13 +474,8 @@ fn upsert_on(c: &mut Connection, name: &str, points: &[Point]) -> Result<()> {
     tx.commit().map_err(map_err)
 }
 
-fn get_on(
-    c: &mut Connection,
-    name: &str,
-    ids: &[PointId],
-    include: Include,
-) -> Result<Vec<Record>> {
-    let tx = c.transaction().map_err(map_err)?;
+fn get_on(c: &Connection, name: &str, ids: &[PointId], include: Include) -> Result<Vec<Record>> {
+    let tx = c.unchecked_transaction().map_err(map_err)?;
     let meta = require(&tx, name)?;
     let table = table_name(name);
     let mut st = tx
@@ -529,7 +522,7 @@ impl SqliteVectors {
     /// collection name checked here too (it becomes part of SQL text).
     async fn run<R, F>(&self, name: Option<&str>, f: F) -> Result<R>
     where
-        F: Fn(&mut Connection) -> Result<R> + Send + Sync + 'static,
+        F: Fn(&Connection) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         if let Some(name) = name {
@@ -562,8 +555,7 @@ impl VectorStore for SqliteVectors {
     ) -> Result<()> {
         let (checked, name) = (name, name.to_owned());
         self.run(Some(checked), move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             if meta(&tx, &name)?.is_some() {
                 return Err(Error::new(
@@ -606,9 +598,8 @@ impl VectorStore for SqliteVectors {
     async fn drop_collection(&self, name: &str) -> Result<bool> {
         let (checked, name) = (name, name.to_owned());
         self.run(Some(checked), move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx =
+                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
             let n = tx
                 .execute(
                     "DELETE FROM dbx_vector_collections WHERE name = ?1",
@@ -642,7 +633,7 @@ impl VectorStore for SqliteVectors {
     async fn collection_info(&self, name: &str) -> Result<Option<CollectionInfo>> {
         let (checked, name) = (name, name.to_owned());
         self.run(Some(checked), move |c| {
-            let tx = c.transaction().map_err(map_err)?;
+            let tx = c.unchecked_transaction().map_err(map_err)?;
             let Some(m) = meta(&tx, &name)? else {
                 return Ok(None);
             };
@@ -676,9 +667,8 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let ids = ids.to_vec();
         self.run(Some(collection), move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx =
+                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
             require(&tx, &name)?;
             let mut st = tx
                 .prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", table_name(&name)))
@@ -697,9 +687,8 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let filter = filter.clone();
         self.run(Some(collection), move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx =
+                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
             require(&tx, &name)?;
             let table = table_name(&name);
             let doomed = matching(&tx, &table, &filter)?;
@@ -719,7 +708,7 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let filter = filter.filter(|f| !f.is_empty()).cloned();
         self.run(Some(collection), move |c| {
-            let tx = c.transaction().map_err(map_err)?;
+            let tx = c.unchecked_transaction().map_err(map_err)?;
             require(&tx, &name)?;
             let table = table_name(&name);
             let n = match &filter {

@@ -496,7 +496,7 @@ async fn result_columns_follow_schema_changes() {
 
 /// The cached description of a statement's columns is trusted only for the
 /// same prepared statement, not re-prepared: a statement evicted from
-/// rusqlite's cache and prepared afresh after a schema change (here run by
+/// dbx's statement cache and prepared afresh after a schema change (here run by
 /// `execute`, then by `query`, so its run count alone would look like the
 /// old statement's next run) shows its new columns.
 #[tokio::test]
@@ -531,6 +531,52 @@ async fn result_columns_follow_schema_changes_across_statement_cache_evictions()
             .unwrap();
     assert_eq!(streamed[0].columns(), ["first", "second"]);
     assert_eq!(columns_of(sql, q).await, ["first", "second"]);
+}
+
+/// Statements run right whatever the statement cache holds: with no cache
+/// (each prepared afresh), and with a cache smaller than the statements in
+/// use (the least recently used is finalized and prepared again), each one's
+/// parameters, results and errors stay its own.
+#[tokio::test]
+async fn statements_run_right_with_no_cache_and_past_its_capacity() {
+    for capacity in [0, 2] {
+        let url = format!("sqlite::memory:?statement_cache_capacity={capacity}");
+        let db = one_connection_with_table_t(&url).await;
+        let sql = db.sql().unwrap();
+        let texts = [
+            "SELECT a + $1 FROM t",
+            "SELECT b || $1 FROM t",
+            "SELECT $2 || b || $1 FROM t",
+        ];
+        for round in 0..3i64 {
+            let n: i64 = sql.query_one_as(texts[0], params![round]).await.unwrap();
+            assert_eq!(n, 1 + round, "capacity {capacity}");
+            let s: String = sql.query_one_as(texts[1], params![round]).await.unwrap();
+            assert_eq!(s, format!("x{round}"), "capacity {capacity}");
+            let s: String = sql
+                .query_one_as(texts[2], params!["'; DROP TABLE t; --", round])
+                .await
+                .unwrap();
+            assert_eq!(
+                s,
+                format!("{round}x'; DROP TABLE t; --"),
+                "capacity {capacity}"
+            );
+            // A run with a parameter missing is an error, never a run with
+            // the value of the run before.
+            let e = sql.query_one(texts[1], params![]).await.unwrap_err();
+            assert_eq!(
+                e.kind(),
+                dbx::ErrorKind::InvalidInput,
+                "capacity {capacity}: {e}"
+            );
+        }
+        let n: i64 = sql
+            .query_one_as("SELECT count(*) FROM t", params![])
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "capacity {capacity}");
+    }
 }
 
 /// A table changed by another connection (another handle on the same file):
