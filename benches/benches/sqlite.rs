@@ -1,8 +1,9 @@
 //! SQLite through dbx against rusqlite used directly, side by side in one run.
 //!
 //! Point select by primary key and single-row insert on an in-memory table of
-//! 10k rows (100 in test mode, under `cargo test --all-targets`), one
-//! operation at a time. dbx runs on a multi-thread runtime
+//! 10k rows (100 in test mode, under `cargo test --all-targets`), the same
+//! kind of in-memory database on both sides (see [`raw`]), one operation at
+//! a time. dbx runs on a multi-thread runtime
 //! (`block_in_place`) and on a current-thread runtime (inline within a
 //! budget), on the multi-thread runtime also from a spawned task (where
 //! applications call from). Report ratios to the raw figure, not absolute times.
@@ -18,9 +19,32 @@ fn rows() -> i64 {
     if benches::bench_mode() { 10_000 } else { 100 }
 }
 
+/// rusqlite used directly on the same kind of database as dbx's
+/// `sqlite::memory:`: an in-memory database on SQLite's memdb VFS, which
+/// several connections can share (a pool needs that). A private
+/// `Connection::open_in_memory()` serves one connection only and skips the
+/// VFS's locking; it is measured too, as a reference line.
 fn raw(c: &mut Criterion) {
+    raw_on(c, "raw_rusqlite", || {
+        rusqlite::Connection::open_with_flags(
+            "file:/dbx-bench-raw?vfs=memdb",
+            rusqlite::OpenFlags::default(),
+        )
+    });
+    raw_on(
+        c,
+        "raw_rusqlite_private_memory",
+        rusqlite::Connection::open_in_memory,
+    );
+}
+
+fn raw_on(
+    c: &mut Criterion,
+    label: &str,
+    open: impl FnOnce() -> rusqlite::Result<rusqlite::Connection>,
+) {
     let rows = rows();
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let conn = open().unwrap();
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
         .unwrap();
     conn.execute(
@@ -29,7 +53,7 @@ fn raw(c: &mut Criterion) {
     )
     .unwrap();
     let mut i = 0i64;
-    c.bench_function("sqlite/point_select/raw_rusqlite", |b| {
+    c.bench_function(&format!("sqlite/point_select/{label}"), |b| {
         b.iter(|| {
             i = i % rows + 1;
             let mut st = conn
@@ -40,7 +64,7 @@ fn raw(c: &mut Criterion) {
         })
     });
     let mut n = rows;
-    c.bench_function("sqlite/insert/raw_rusqlite", |b| {
+    c.bench_function(&format!("sqlite/insert/{label}"), |b| {
         b.iter(|| {
             n += 1;
             let mut st = conn
