@@ -739,7 +739,7 @@ impl Database {
         }
         Stats {
             backend: ctx.backend,
-            operations: ctx.counters.operations.sum().max(0) as u64,
+            operations: ctx.counters.latency.count(),
             errors_by_kind,
             retries: self.retries(),
             in_flight: self.in_flight(),

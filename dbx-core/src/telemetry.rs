@@ -32,7 +32,7 @@
 //! themselves (no background task). `db.client.connection.wait_time` is not
 //! reported yet: pools do not expose their wait times to the core.
 
-use crate::shard::{SHARDS, ShardedCounter, shard};
+use crate::shard::{SHARDS, shard};
 use crate::{ErrorKind, PoolStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -111,6 +111,15 @@ impl LatencyHistogram {
         self.shards[shard()][Self::index(d)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many durations were recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub(crate) fn percentiles(&self, ps: &[f64]) -> Vec<Option<Duration>> {
         let counts: Vec<u64> = (0..BUCKETS)
             .map(|i| {
@@ -137,10 +146,10 @@ impl LatencyHistogram {
     }
 }
 
-/// Counters behind [`Stats`].
+/// Counters behind [`Stats`]. Completed operations are counted by the
+/// latency histogram (one entry each): no counter of their own to bump.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) operations: ShardedCounter,
     pub(crate) errors: [AtomicU64; ERROR_KINDS.len()],
     pub(crate) latency: LatencyHistogram,
     last_gauges_ms: AtomicU64,
@@ -148,7 +157,6 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn record(&self, elapsed: Duration, error: Option<ErrorKind>) {
-        self.operations.add(1);
         self.latency.record(elapsed);
         if let Some(kind) = error {
             self.errors[kind_index(kind)].fetch_add(1, Ordering::Relaxed);

@@ -144,6 +144,23 @@ async fn transient_reads_are_retried_until_success() {
     assert_eq!(db.retries(), 2);
 }
 
+/// Every logical operation counts once in the stats, however many attempts
+/// it took and whether it failed; a failure also counts by its kind.
+#[tokio::test(start_paused = true)]
+async fn stats_count_each_operation_once() {
+    let fake = Fake::new(&[Transient, Transient, Succeed, Permanent, Succeed]);
+    let db = open_db(&fake, "");
+    let kv = db.kv().unwrap();
+    assert!(kv.get("k").await.is_ok());
+    assert!(kv.get("k").await.is_err());
+    assert!(kv.get("k").await.is_ok());
+    let stats = db.stats();
+    assert_eq!(fake.calls(), 5);
+    assert_eq!(stats.operations, 3, "{stats:?}");
+    assert_eq!(stats.errors(), 1, "{stats:?}");
+    assert_eq!(stats.retries, 2, "{stats:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn permanent_errors_are_not_retried() {
     let fake = Fake::new(&[Permanent, Succeed]);
