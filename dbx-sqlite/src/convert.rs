@@ -241,7 +241,7 @@ impl Cached<'_> {
 /// What [`StmtCache`] keeps for one statement text.
 pub(crate) struct Prepared {
     placeholders: Box<[usize]>,
-    columns: Option<Arc<Columns>>,
+    columns: Option<Columns>,
     /// Run and re-prepare counts of the statement after the step at which
     /// `columns` was last confirmed (or the statement last ran unchanged).
     seen: Option<(i32, i32)>,
@@ -295,14 +295,18 @@ impl Prepared {
     /// The result columns of `stmt`, from the cache when they still match.
     /// Call it after the first step: a statement re-prepared after a schema
     /// change only shows its new columns once it has run.
-    pub(crate) fn columns(&mut self, stmt: &Statement<'_>) -> Arc<Columns> {
+    pub(crate) fn columns(&mut self, stmt: &Statement<'_>) -> &Columns {
         let now = counts(stmt);
         let same = self.is_next_run(now);
         self.seen = Some(now);
-        match &self.columns {
-            Some(c) if same || c.matches(stmt) => c.clone(),
-            _ => self.columns.insert(Arc::new(Columns::of(stmt))).clone(),
+        if !self
+            .columns
+            .as_ref()
+            .is_some_and(|c| same || c.matches(stmt))
+        {
+            self.columns = None;
         }
+        self.columns.get_or_insert_with(|| Columns::of(stmt))
     }
 
     /// Record a run of `stmt` that did not ask for its columns (a statement

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 /// VM steps between two deadline checks.
 const PROGRESS_STEPS: i32 = 1000;
@@ -134,7 +134,9 @@ pub(crate) struct Pool {
     /// not the connection with its caches.
     #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<Conn>>>,
-    permits: Arc<Semaphore>,
+    /// One permit per connection slot. A checked-out [`Guard`] holds one
+    /// (forgotten when taken, added back when the guard is dropped).
+    permits: Semaphore,
     max_size: usize,
     open: AtomicUsize,
     waiting: AtomicUsize,
@@ -155,7 +157,7 @@ impl Pool {
     ) -> Self {
         Pool {
             idle: Mutex::new(Vec::with_capacity(max_size)),
-            permits: Arc::new(Semaphore::new(max_size)),
+            permits: Semaphore::new(max_size),
             max_size,
             open: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
@@ -241,16 +243,12 @@ impl Pool {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed());
         }
-        let permit = match self.permits.clone().try_acquire_owned() {
+        let permit = match self.permits.try_acquire() {
             Ok(p) => p,
             Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
                 self.waiting.fetch_add(1, Ordering::Relaxed);
-                let r = tokio::time::timeout(
-                    self.acquire_timeout,
-                    self.permits.clone().acquire_owned(),
-                )
-                .await;
+                let r = tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await;
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
                 match r {
                     Ok(Ok(p)) => p,
@@ -268,11 +266,12 @@ impl Pool {
                 }
             }
         };
+        // Given back by `Guard::drop` (no `Arc` clone per checkout).
+        permit.forget();
         let conn = self.idle.lock().map(|mut v| v.pop()).unwrap_or_default();
         Ok(Guard {
             pool: self.clone(),
             conn,
-            _permit: permit,
         })
     }
 
@@ -433,12 +432,12 @@ fn closed() -> Error {
 }
 
 /// A checked-out connection slot. Dropping it returns the connection to the
-/// pool, rolling back any transaction it left open.
+/// pool, rolling back any transaction it left open, and gives the slot's
+/// permit back.
 #[derive(Debug)]
 pub(crate) struct Guard {
     pool: Arc<Pool>,
     conn: Option<Box<Conn>>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Guard {
@@ -564,5 +563,6 @@ impl Drop for Guard {
         if let Some(c) = self.conn.take() {
             self.pool.put_back(c);
         }
+        self.pool.permits.add_permits(1);
     }
 }

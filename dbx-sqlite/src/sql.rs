@@ -66,24 +66,24 @@ fn rows_on(
             entry.bind(stmt, params)?;
             let stop_early = stmt.readonly();
             let mut rows = stmt.raw_query();
-            let mut columns = None;
-            let mut taken = 0usize;
-            while let Some(r) = rows.next().map_err(map_err)? {
+            let Some(first) = rows.next().map_err(map_err)? else {
+                drop(rows);
+                entry.ran(stmt);
+                return Ok(());
+            };
+            // Described after the first step: a statement re-prepared after a
+            // schema change only shows its new columns once it has run.
+            let columns = entry.columns(first.as_ref());
+            sink(columns.row(first)?);
+            let mut taken = 1usize;
+            while !(taken >= limit && stop_early) {
+                let Some(r) = rows.next().map_err(map_err)? else {
+                    break;
+                };
                 if taken < limit {
-                    // Described after the first step: a statement re-prepared
-                    // after a schema change only shows its new columns once it
-                    // has run.
-                    let columns = columns.get_or_insert_with(|| entry.columns(r.as_ref()));
                     sink(columns.row(r)?);
                     taken += 1;
                 }
-                if taken >= limit && stop_early {
-                    break;
-                }
-            }
-            drop(rows);
-            if columns.is_none() {
-                entry.ran(stmt);
             }
             Ok(())
         })
@@ -177,22 +177,19 @@ fn stream_rows(
             stmts.with(conn, sql, |entry, stmt| {
                 entry.bind(stmt, params)?;
                 let mut rows = stmt.raw_query();
-                let mut columns = None;
-                loop {
-                    let row = match rows.next().map_err(map_err)? {
-                        Some(r) => columns
-                            .get_or_insert_with(|| entry.columns(r.as_ref()))
-                            .row(r)?,
-                        None => break,
-                    };
-                    if tx.blocking_send(Ok(row)).is_err() {
-                        // The consumer dropped the stream: stop the query.
-                        break;
-                    }
-                }
-                drop(rows);
-                if columns.is_none() {
+                let Some(first) = rows.next().map_err(map_err)? else {
+                    drop(rows);
                     entry.ran(stmt);
+                    return Ok(());
+                };
+                let columns = entry.columns(first.as_ref());
+                let mut row = columns.row(first)?;
+                // Until the last row, or until the consumer drops the stream.
+                while tx.blocking_send(Ok(row)).is_ok() {
+                    match rows.next().map_err(map_err)? {
+                        Some(r) => row = columns.row(r)?,
+                        None => break,
+                    }
                 }
                 Ok(())
             })
