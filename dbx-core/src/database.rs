@@ -314,6 +314,10 @@ impl Ctx {
         // deadline comes from the reading just taken (one clock read less).
         let first_deadline =
             (self.concurrency.is_none() && self.rate.is_none()).then(|| started + self.timeout);
+        // Set once the breaker lets the operation through; its outcome is
+        // then recorded there. (Kept out of the body's output, so the result
+        // moves through the layers as a plain `Result<T>`.)
+        let mut passed = None;
         let body = async {
             let _in_flight = self.enter()?;
             let _slot = match &self.concurrency {
@@ -324,16 +328,15 @@ impl Ctx {
                 rate.wait(self.timeout).await?;
             }
             let pass = self.breaker.allow()?;
+            passed = Some(pass);
             // A half-open probe gets one attempt: it is a question, not a load.
             let max_attempts = if pass == Pass::Probe {
                 1
             } else {
                 self.policy.retry.max_attempts
             };
-            let r = self
-                .retry_loop(op, max_attempts, started, first_deadline, &mut attempt)
-                .await;
-            Ok((r, pass))
+            self.retry_loop(op, max_attempts, started, first_deadline, &mut attempt)
+                .await
         };
         // With no subscriber interested the span is disabled: skip the
         // wrapper (and the move of the whole future into it).
@@ -345,14 +348,10 @@ impl Ctx {
         // One clock read serves the breaker, the duration and the gauges.
         let ended = tokio::time::Instant::now();
         let now_ms = self.breaker.ms_at(ended);
-        let result = match result {
-            Ok((r, pass)) => {
-                let failed = r.as_ref().err().is_some_and(counts_as_failure);
-                self.breaker.record(pass, failed, now_ms);
-                r
-            }
-            Err(e) => Err(e),
-        };
+        if let Some(pass) = passed {
+            let failed = result.as_ref().err().is_some_and(counts_as_failure);
+            self.breaker.record(pass, failed, now_ms);
+        }
         self.finish(op, &span, ended - started, now_ms, result.as_ref().err());
         result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
     }
