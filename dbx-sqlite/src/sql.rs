@@ -40,26 +40,33 @@ pub(crate) fn execute_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result
 /// Run one query and collect its rows.
 pub(crate) fn query_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
-    rows_on(conn, sql, params, usize::MAX, |row| out.push(row))?;
+    rows_on(conn, sql, params, usize::MAX, |row| {
+        out.push(row);
+        true
+    })?;
     Ok(out)
 }
 
 /// Run one query and keep its first row.
 pub(crate) fn query_first_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Result<Option<Row>> {
     let mut first = None;
-    rows_on(conn, sql, params, 1, |row| first = Some(row))?;
+    rows_on(conn, sql, params, 1, |row| {
+        first = Some(row);
+        true
+    })?;
     Ok(first)
 }
 
 /// Run one query, handing up to `limit` rows to `sink`. A read-only
 /// statement stops stepping at the limit (the rest is never computed); any
-/// other runs to completion, so all its changes are made.
+/// other runs to completion, so all its changes are made, unless `sink`
+/// returns `false` (no one wants more rows): then stepping stops there.
 fn rows_on(
     conn: &mut Conn,
     sql: &str,
     params: &[Value],
     limit: usize,
-    mut sink: impl FnMut(Row),
+    mut sink: impl FnMut(Row) -> bool,
 ) -> Result<()> {
     conn.with_statements(|conn, stmts| {
         stmts.with(conn, sql, |entry, stmt| {
@@ -74,14 +81,18 @@ fn rows_on(
             // Described after the first step: a statement re-prepared after a
             // schema change only shows its new columns once it has run.
             let columns = entry.columns(first.as_ref());
-            sink(columns.row(first)?);
+            if !sink(columns.row(first)?) {
+                return Ok(());
+            }
             let mut taken = 1usize;
             while !(taken >= limit && stop_early) {
                 let Some(r) = rows.next().map_err(map_err)? else {
                     break;
                 };
                 if taken < limit {
-                    sink(columns.row(r)?);
+                    if !sink(columns.row(r)?) {
+                        break;
+                    }
                     taken += 1;
                 }
             }
@@ -172,27 +183,10 @@ fn stream_rows(
     tx: &tokio::sync::mpsc::Sender<Result<Row>>,
 ) {
     let timeout = guard.op_timeout();
+    // Until the last row, or until the consumer drops the stream.
     let result = guard.with(timeout, |conn| {
-        conn.with_statements(|conn, stmts| {
-            stmts.with(conn, sql, |entry, stmt| {
-                entry.bind(stmt, params)?;
-                let mut rows = stmt.raw_query();
-                let Some(first) = rows.next().map_err(map_err)? else {
-                    drop(rows);
-                    entry.ran(stmt);
-                    return Ok(());
-                };
-                let columns = entry.columns(first.as_ref());
-                let mut row = columns.row(first)?;
-                // Until the last row, or until the consumer drops the stream.
-                while tx.blocking_send(Ok(row)).is_ok() {
-                    match rows.next().map_err(map_err)? {
-                        Some(r) => row = columns.row(r)?,
-                        None => break,
-                    }
-                }
-                Ok(())
-            })
+        rows_on(conn, sql, params, usize::MAX, |row| {
+            tx.blocking_send(Ok(row)).is_ok()
         })
     });
     if let Err(e) = result {
