@@ -20,6 +20,7 @@ pub(crate) const PARAMS: &[&str] = &[
     "tls_cert_file",
     "tls_key_file",
     "tls_insecure",
+    "tcp_nodelay",
 ];
 
 /// Where and how to connect, parsed and checked.
@@ -206,7 +207,10 @@ impl RedisConfig {
             .into_connection_info()
             .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")))?
             .set_redis_settings(redis)
-            .set_tcp_settings(tcp_settings(options.timeout()));
+            .set_tcp_settings(tcp_settings(
+                options.timeout(),
+                options.param_bool("tcp_nodelay")?.unwrap_or(true),
+            ));
 
         Ok(RedisConfig {
             info,
@@ -282,13 +286,18 @@ impl RedisConfig {
     }
 }
 
-/// Commands are small and pipelined on a shared connection: send them at
-/// once (no Nagle delay). On Linux, a write the server does not acknowledge
-/// within the operation timeout (a server that vanished without closing the
-/// connection) breaks the connection, so it is replaced instead of timing out
-/// every command.
-fn tcp_settings(timeout: Duration) -> redis::io::tcp::TcpSettings {
-    let settings = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+/// Commands are small and pipelined on a shared connection: by default they
+/// are sent at once (`tcp_nodelay=true`: no Nagle delay behind a command
+/// still unacknowledged, which on a real network costs up to a round trip).
+/// With `tcp_nodelay=false` the kernel coalesces the commands of many tasks
+/// into fewer packets: more throughput when the connection is saturated,
+/// more latency when it is not (measured on loopback: at 50 tasks 23% more
+/// GETs per second, at 8 tasks 11% fewer). On Linux, a write the server does
+/// not acknowledge within the operation timeout (a server that vanished
+/// without closing the connection) breaks the connection, so it is replaced
+/// instead of timing out every command.
+fn tcp_settings(timeout: Duration, nodelay: bool) -> redis::io::tcp::TcpSettings {
+    let settings = redis::io::tcp::TcpSettings::default().set_nodelay(nodelay);
     #[cfg(any(target_os = "android", target_os = "linux"))]
     let settings = settings.set_user_timeout(timeout);
     #[cfg(not(any(target_os = "android", target_os = "linux")))]
@@ -395,6 +404,20 @@ mod tests {
     }
 
     #[test]
+    fn tcp_nodelay_is_on_unless_turned_off() {
+        let on = format!("{:?}", cfg("redis://h").unwrap().info.tcp_settings());
+        let off = format!(
+            "{:?}",
+            cfg("redis://h?tcp_nodelay=false")
+                .unwrap()
+                .info
+                .tcp_settings()
+        );
+        assert!(on.contains("nodelay: true"), "{on}");
+        assert!(off.contains("nodelay: false"), "{off}");
+    }
+
+    #[test]
     fn bad_urls_are_invalid_config() {
         for (url, needle) in [
             ("redis://h/abc", "database index"),
@@ -415,6 +438,7 @@ mod tests {
                 "tls_insecure",
             ),
             ("rediss://h?tls_insecure=maybe", "tls_insecure"),
+            ("redis://h?tcp_nodelay=sometimes", "tcp_nodelay"),
             ("rediss://h?tls_ca_file=", "empty"),
             ("redis://h?protocol=resp4", "protocol"),
             ("redis+unix://host/sock", "socket path"),

@@ -33,6 +33,34 @@ mod kv {
     dbx_tests::kv_conformance!(crate::redis::connect);
 }
 
+/// With `tcp_nodelay=false` the kernel may coalesce the commands of many
+/// tasks into one packet: each still gets its own reply, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tcp_nodelay_pipelined_commands_keep_their_replies() {
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let db = Dbx::connect(&format!("{}{sep}tcp_nodelay=false", url()))
+        .await
+        .unwrap();
+    let kv = db.kv().unwrap().clone();
+    let p = prefix("nodelay");
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (kv, p) = (kv.clone(), p.clone());
+            tokio::spawn(async move {
+                for j in 0..20 {
+                    let (k, v) = (format!("{p}{i}-{j}"), format!("value {i}-{j}"));
+                    kv.set(&k, &v, None).await.unwrap();
+                    assert_eq!(kv.get(&k).await.unwrap(), Some(v.into_bytes()));
+                    assert!(kv.delete(&k).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 // --- throwaway servers ------------------------------------------------------
 
 /// A loopback port nothing listens on (right now).
