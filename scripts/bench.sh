@@ -101,6 +101,11 @@ if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
     say "redis round $r/$rounds"
     for op in get set; do
       run_load "redis-$op" "$r" --url "$redis_url" --op "$op" --concurrency 50 --client dbx,raw,pool
+      if [ "$op" = get ]; then
+        # Both sides with Nagle on (dbx's tcp_nodelay=false, redis-rs's default).
+        sep='?'; [[ "$redis_url" == *\?* ]] && sep='&'
+        run_load "redis-getnagle" "$r" --url "${redis_url}${sep}tcp_nodelay=false" --op get --concurrency 50 --client dbx,raw
+      fi
       rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
       record "tool redis-$op-r$r throughput=$rps"
     done
@@ -192,11 +197,19 @@ for op, label in (("get", "GET"), ("set", "SET")):
     r2, rs2 = med_ratio(d, rb)
     r3, _ = med_ratio(d, pool)
     t = op == "get"
-    row(f"Redis {label}, 50 tasks: dbx / raw redis-rs ConnectionManager", fmt(r1), "≥ 0.95" if t else "–", verdict(r1, 0.95) if t else "–",
+    row(f"Redis {label}, 50 tasks: dbx / raw redis-rs ConnectionManager (both `TCP_NODELAY`)", fmt(r1), "≥ 0.95" if t else "–", verdict(r1, 0.95) if t else "–",
         f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
     row(f"Redis {label}, 50 tasks: dbx / redis-benchmark -c 50", fmt(r2), "≥ 3" if t else "–", verdict(r2, 3) if t else "–",
         f"redis-benchmark {fmt(med(rb,'throughput'),0)} rps")
     row(f"Redis {label}, 50 tasks: dbx / deadpool-redis (16, checkout)", fmt(r3), "reference", "–", f"deadpool {fmt(med(pool,'throughput'),0)} ops/s")
+    dn, rawn = rounds_of(f"redis-{op}nagle-dbx", load), rounds_of(f"redis-{op}nagle-raw", load)
+    if dn and rawn:
+        r4, rs4 = med_ratio(dn, rawn)
+        r5, _ = med_ratio(dn, rb)
+        row(f"Redis {label}, 50 tasks, `tcp_nodelay=false` on both: dbx / raw redis-rs ConnectionManager", fmt(r4), "reference", "–",
+            f"dbx {fmt(med(dn,'throughput'),0)} ops/s, raw {fmt(med(rawn,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs4)}")
+        row(f"Redis {label}, 50 tasks, dbx with `tcp_nodelay=false` / redis-benchmark -c 50", fmt(r5), "reference", "–",
+            f"dbx p99 {fmt(med(dn,'p99_us'),0)} µs")
     if t:
         p99 = med(d, "p99_us")
         row("Redis GET p99 latency, 50 tasks (dbx)", f"{fmt(p99,0)} µs", "< 2000 µs", verdict(p99, hi=2000),
@@ -232,6 +245,13 @@ for flavor, where in flavors.items():
             row(f"SQLite {op.replace('_', ' ')}, time per op: dbx ({where}) / raw rusqlite", fmt(r),
                 "≤ 2 (stretch 1.5)" if t else "–", verdict(r, hi=2) if t else "–",
                 f"{fmt(crit[f'sqlite/{op}/dbx_{flavor}'],0)} ns vs {fmt(crit[f'sqlite/{op}/raw_rusqlite'],0)} ns")
+        # Reference: rusqlite on a private in-memory database, which no
+        # other connection can share (so it skips the memdb VFS's locking).
+        rp = cr(f"sqlite/{op}/dbx_{flavor}", f"sqlite/{op}/raw_rusqlite_private_memory")
+        if rp is not None:
+            row(f"SQLite {op.replace('_', ' ')}, time per op: dbx ({where}) / raw rusqlite on a private `:memory:`", fmt(rp),
+                "reference", "–",
+                f"{fmt(crit[f'sqlite/{op}/dbx_{flavor}'],0)} ns vs {fmt(crit[f'sqlite/{op}/raw_rusqlite_private_memory'],0)} ns")
 if "policy/kv_get/direct" in crit:
     base = crit["policy/kv_get/direct"]
     for line, label in (("none", "no subscriber, no recorder"), ("tracing", "tracing subscriber"), ("metrics", "metrics recorder"), ("tracing_metrics", "both")):
