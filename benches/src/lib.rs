@@ -202,24 +202,18 @@ pub const PG_SELECT: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $
 /// off, which on a saturated loopback connection alone is worth ~25% of
 /// throughput, so both sides must agree for the ratio to mean anything).
 pub async fn raw_redis(url: &str) -> redis::RedisResult<redis::aio::ConnectionManager> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut nodelay = true;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|kv| match kv.split_once('=') {
-            Some(("tcp_nodelay", v)) => {
-                nodelay = !matches!(v, "false" | "0" | "no" | "off");
-                false
-            }
-            _ => !kv.is_empty(),
-        })
-        .collect();
-    let url = if rest.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())?
+    // Read with dbx's own parameter check; redis-rs ignores the parameter.
+    let nodelay = dbx::ConnectOptions::from_url(url)
+        .and_then(|o| o.param_bool("tcp_nodelay"))
+        .map_err(|e| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "bad tcp_nodelay",
+                e.to_string(),
+            ))
+        })?
+        .unwrap_or(true);
+    let info = redis::IntoConnectionInfo::into_connection_info(url)?
         .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(nodelay));
     let client = redis::Client::open(info)?;
     let config = redis::aio::ConnectionManagerConfig::new()
