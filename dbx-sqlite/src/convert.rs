@@ -9,6 +9,18 @@ use std::sync::Arc;
 
 pub(crate) const BACKEND: &str = "sqlite";
 
+/// A write transaction (`BEGIN IMMEDIATE`: the write lock up front) for a
+/// driver job. rusqlite's checked `transaction_with_behavior` wants
+/// `&mut Connection`, but a pooled connection is reached by `&` (it is held
+/// together with its cached statements); a job always starts on a
+/// connection in autocommit mode, so no transaction is nested.
+pub(crate) fn write_transaction(
+    c: &rusqlite::Connection,
+) -> Result<rusqlite::Transaction<'_>, Error> {
+    rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)
+        .map_err(map_err)
+}
+
 /// The one place where rusqlite errors become dbx errors, from SQLite's own codes.
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::Error as E;

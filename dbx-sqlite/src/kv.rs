@@ -10,11 +10,11 @@
 //! successor(prefix)`), which match the prefix literally: SQLite's BINARY
 //! collation compares UTF-8 bytes, whose order is code point order.
 
-use crate::convert::map_err;
+use crate::convert::{map_err, write_transaction};
 use crate::pool::Pool;
 use dbx_core::kv::{add_counter, parse_counter};
 use dbx_core::{KeyValueStore, Result, ScanPage, Ttl};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -242,8 +242,7 @@ impl KeyValueStore for SqliteKv {
         self.write(move |c, s, now| {
             // IMMEDIATE takes the write lock first, so two increments on
             // different connections cannot both read the old value.
-            let tx =
-                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = write_transaction(c)?;
             let current: Option<(Vec<u8>, Option<i64>)> = tx
                 .prepare_cached(&s.get_with_expiry)
                 .and_then(|mut st| {
@@ -291,8 +290,7 @@ impl KeyValueStore for SqliteKv {
             .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
             .collect();
         self.write(move |c, s, now| {
-            let tx =
-                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = write_transaction(c)?;
             let expires = expiry(now, ttl);
             for (k, v) in &entries {
                 set_on(&tx, s, k, v, expires)?;

@@ -33,7 +33,7 @@
 //! same read transaction. A long scan is stopped at the operation deadline by
 //! the pool's progress handler, like any statement.
 
-use crate::convert::map_err;
+use crate::convert::{map_err, write_transaction};
 use crate::pool::Pool;
 use dbx_core::vector::{
     CollectionInfo, Distance, Filter, Include, Point, PointId, Record, ScoredPoint, Search,
@@ -41,7 +41,7 @@ use dbx_core::vector::{
 };
 use dbx_core::{Error, ErrorKind, Result};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -434,7 +434,7 @@ fn search_on(c: &Connection, name: &str, search: &Search) -> Result<Vec<ScoredPo
 }
 
 fn upsert_on(c: &Connection, name: &str, points: &[Point]) -> Result<()> {
-    let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+    let tx = write_transaction(c)?;
     let meta = require(&tx, name)?;
     if let Some(p) = points.iter().find(|p| p.vector.len() != meta.dimension) {
         return Err(dimension_mismatch(name, meta.dimension, p.vector.len()));
@@ -555,8 +555,7 @@ impl VectorStore for SqliteVectors {
     ) -> Result<()> {
         let (checked, name) = (name, name.to_owned());
         self.run(Some(checked), move |c| {
-            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = write_transaction(c)?;
             if meta(&tx, &name)?.is_some() {
                 return Err(Error::new(
                     ErrorKind::Conflict,
@@ -598,8 +597,7 @@ impl VectorStore for SqliteVectors {
     async fn drop_collection(&self, name: &str) -> Result<bool> {
         let (checked, name) = (name, name.to_owned());
         self.run(Some(checked), move |c| {
-            let tx =
-                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = write_transaction(c)?;
             let n = tx
                 .execute(
                     "DELETE FROM dbx_vector_collections WHERE name = ?1",
@@ -667,8 +665,7 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let ids = ids.to_vec();
         self.run(Some(collection), move |c| {
-            let tx =
-                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = write_transaction(c)?;
             require(&tx, &name)?;
             let mut st = tx
                 .prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", table_name(&name)))
@@ -687,8 +684,7 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let filter = filter.clone();
         self.run(Some(collection), move |c| {
-            let tx =
-                Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = write_transaction(c)?;
             require(&tx, &name)?;
             let table = table_name(&name);
             let doomed = matching(&tx, &table, &filter)?;
