@@ -2,6 +2,7 @@
 //! single commands, and a deadpool pool of exclusive connections for what
 //! needs a connection to itself.
 
+use crate::batch::Link;
 use crate::config::RedisConfig;
 use crate::error::{BACKEND, is_select_refused, map_connect_err, map_err};
 use dbx_core::{Error, ErrorKind, PoolStatus, Result};
@@ -9,8 +10,8 @@ use deadpool_redis::{Manager, Pool, PoolError, Runtime, TimeoutType};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline};
 use std::future::Future;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Reconnect attempts of the shared connection after the first one fails,
@@ -39,9 +40,9 @@ impl Shared {
 pub(crate) struct Shared {
     pub(crate) config: RedisConfig,
     client: redis::Client,
-    /// The shared connection and its generation (bumped when it is
-    /// replaced); `None` once closed.
-    manager: RwLock<Option<(u64, ConnectionManager)>>,
+    /// The shared connection, with its generation (bumped when it is
+    /// replaced) and its queue of commands; `None` once closed.
+    link: RwLock<Option<Arc<Link>>>,
     pool: Pool,
     closed: AtomicBool,
 }
@@ -99,7 +100,7 @@ impl Shared {
         Ok(Shared {
             config,
             client,
-            manager: RwLock::new(Some((0, shared))),
+            link: RwLock::new(Some(Arc::new(Link::new(0, shared)))),
             pool,
             closed: AtomicBool::new(false),
         })
@@ -120,10 +121,10 @@ impl Shared {
         }
     }
 
-    /// A handle on the shared connection (an `Arc` clone) and its generation.
-    fn current(&self) -> Result<(u64, ConnectionManager)> {
+    /// The shared connection of the current generation (an `Arc` clone).
+    fn current(&self) -> Result<Arc<Link>> {
         self.check_open()?;
-        let guard = self.manager.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
         guard.clone().ok_or_else(|| {
             Error::new(ErrorKind::Closed, "the Redis connection was closed").with_backend(BACKEND)
         })
@@ -131,7 +132,7 @@ impl Shared {
 
     /// A handle on the shared connection (an `Arc` clone).
     pub(crate) fn manager(&self) -> Result<ConnectionManager> {
-        self.current().map(|(_, m)| m)
+        self.current().map(|link| link.manager.clone())
     }
 
     /// Map an error of the shared connection of generation `generation`.
@@ -147,9 +148,9 @@ impl Shared {
         if !handshake {
             return map_err(e);
         }
-        let mut guard = self.manager.write().unwrap_or_else(|p| p.into_inner());
-        if let Some((current, _)) = guard.as_ref()
-            && *current == generation
+        let mut guard = self.link.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = guard.as_ref()
+            && current.generation == generation
         {
             match ConnectionManager::new_lazy_with_config(
                 self.client.clone(),
@@ -162,7 +163,7 @@ impl Shared {
                         error = %e,
                         "reconnecting the shared connection failed its handshake; the next command connects again"
                     );
-                    *guard = Some((generation + 1, fresh));
+                    *guard = Some(Arc::new(Link::new(generation + 1, fresh)));
                 }
                 Err(err) => tracing::warn!(
                     target: "dbx_redis",
@@ -175,21 +176,25 @@ impl Shared {
         map_connect_err(e, &self.config.target, self.config.db)
     }
 
-    /// Run one command on the shared connection (no timeout of its own: the
-    /// caller bounds it).
-    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        let (generation, mut conn) = self.current()?;
-        cmd.query_async(&mut conn)
+    /// Run one command on the shared connection, pipelined with the other
+    /// tasks' commands of the same turn of the scheduler (no timeout of its
+    /// own: the caller bounds it).
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T> {
+        let link = self.current()?;
+        let value = link
+            .query(cmd)
             .await
-            .map_err(|e| self.shared_error(generation, e))
+            .map_err(|e| self.shared_error(link.generation, e))?;
+        redis::from_redis_value(value).map_err(|e| map_err(e.into()))
     }
 
     /// Run a pipeline (atomic or not) on the shared connection.
     pub(crate) async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
-        let (generation, mut conn) = self.current()?;
+        let link = self.current()?;
+        let mut conn = link.manager.clone();
         pipe.query_async(&mut conn)
             .await
-            .map_err(|e| self.shared_error(generation, e))
+            .map_err(|e| self.shared_error(link.generation, e))
     }
 
     /// Bound `fut` by the operation timeout and name the operation.
@@ -253,11 +258,7 @@ impl Shared {
             return;
         }
         self.pool.close();
-        let taken = self
-            .manager
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let taken = self.link.write().unwrap_or_else(|p| p.into_inner()).take();
         drop(taken);
         tracing::debug!(target: "dbx_redis", server = %self.config.target, "closed");
     }

@@ -31,8 +31,8 @@ pub(crate) struct RedisKv {
 }
 
 /// Milliseconds of a TTL the core has checked (1 ms to 100 years, whole ms).
-fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn set_cmd(key: &str, value: &[u8], ttl: Option<Duration>, nx: bool) -> Cmd {
@@ -63,34 +63,34 @@ pub(crate) fn glob_prefix(prefix: &str) -> Vec<u8> {
 #[async_trait::async_trait]
 impl KeyValueStore for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.shared.query(cmd("GET").arg(key)).await
+        self.shared.query(Cmd::get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        self.shared.query(&set_cmd(key, value, ttl, false)).await
+        self.shared.query(set_cmd(key, value, ttl, false)).await
     }
 
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool> {
-        let reply: Value = self.shared.query(&set_cmd(key, value, ttl, true)).await?;
+        let reply: Value = self.shared.query(set_cmd(key, value, ttl, true)).await?;
         Ok(!matches!(reply, Value::Nil))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let n: i64 = self.shared.query(cmd("DEL").arg(key)).await?;
+        let n: i64 = self.shared.query(Cmd::del(key)).await?;
         Ok(n > 0)
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        let n: i64 = self.shared.query(cmd("EXISTS").arg(key)).await?;
+        let n: i64 = self.shared.query(Cmd::exists(key)).await?;
         Ok(n > 0)
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        self.shared.query(cmd("INCRBY").arg(key).arg(delta)).await
+        self.shared.query(Cmd::incr(key, delta)).await
     }
 
     async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
-        let values: Vec<Option<Vec<u8>>> = self.shared.query(cmd("MGET").arg(keys)).await?;
+        let values: Vec<Option<Vec<u8>>> = self.shared.query(Cmd::mget(keys)).await?;
         if values.len() != keys.len() {
             return Err(Error::decode(format!(
                 "MGET of {} keys answered {} values",
@@ -109,7 +109,7 @@ impl KeyValueStore for RedisKv {
                 for (k, v) in entries {
                     c.arg(*k).arg(*v);
                 }
-                self.shared.query(&c).await
+                self.shared.query(c).await
             }
             Some(ttl) => {
                 // MSET has no TTL; SETs in one MULTI/EXEC, sent in one round trip.
@@ -124,15 +124,12 @@ impl KeyValueStore for RedisKv {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let n: i64 = self
-            .shared
-            .query(cmd("PEXPIRE").arg(key).arg(millis(ttl)))
-            .await?;
+        let n: i64 = self.shared.query(Cmd::pexpire(key, millis(ttl))).await?;
         Ok(n == 1)
     }
 
     async fn ttl(&self, key: &str) -> Result<Ttl> {
-        let ms: i64 = self.shared.query(cmd("PTTL").arg(key)).await?;
+        let ms: i64 = self.shared.query(Cmd::pttl(key)).await?;
         Ok(match ms {
             -2 => Ttl::Missing,
             -1 => Ttl::Persistent,
@@ -153,17 +150,13 @@ impl KeyValueStore for RedisKv {
                     .with_backend(crate::error::BACKEND)
             })?,
         };
-        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self
-            .shared
-            .query(
-                cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(glob_prefix(prefix))
-                    .arg("COUNT")
-                    .arg(limit.clamp(1, MAX_SCAN_COUNT)),
-            )
-            .await?;
+        let mut scan = cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(glob_prefix(prefix))
+            .arg("COUNT")
+            .arg(limit.clamp(1, MAX_SCAN_COUNT));
+        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self.shared.query(scan).await?;
         let mut skipped = 0usize;
         let keys = raw_keys
             .into_iter()

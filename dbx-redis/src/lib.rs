@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod batch;
 mod config;
 mod conn;
 mod error;
@@ -107,7 +108,7 @@ impl RedisBackend {
                 if let Some(why) = shared_refusal(cmd) {
                     return Err(Error::invalid_input(why).with_backend(BACKEND));
                 }
-                shared.query(cmd).await
+                shared.query(cmd.clone()).await
             })
             .await
     }
@@ -170,7 +171,7 @@ impl RedisBackend {
         let shared = &self.shared;
         shared
             .timed("ping", shared.config.timeout, async {
-                let pong: String = shared.query(&redis::cmd("PING")).await?;
+                let pong: String = shared.query(redis::cmd("PING")).await?;
                 if pong == "PONG" {
                     Ok(())
                 } else {

@@ -61,6 +61,64 @@ async fn without_tcp_nodelay_pipelined_commands_keep_their_replies() {
     }
 }
 
+/// A number from the `INFO stats` section of a Redis server.
+async fn info_stat(raw: &dbx::redis::RedisBackend, name: &str) -> u64 {
+    let info: String = raw.cmd(cmd("INFO").arg("stats")).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name} in INFO stats"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Single commands of concurrent tasks go out together on the shared
+/// connection (far fewer reads on the server than commands), and each task
+/// still gets its own reply: its value, or the server's error for its
+/// command alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn concurrent_commands_share_writes_and_keep_their_own_replies() {
+    let server = TempRedis::start(&[]);
+    let db = Dbx::connect(&server.url("")).await.unwrap();
+    let raw = db.redis().unwrap();
+    let (reads, commands) = (
+        info_stat(raw, "total_reads_processed").await,
+        info_stat(raw, "total_commands_processed").await,
+    );
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let (kv, raw) = (db.kv().unwrap(), db.redis().unwrap());
+                let text = format!("text{i}");
+                kv.set(&text, b"not a number", None).await.unwrap();
+                for j in 0..40i64 {
+                    let n = kv.incr(&format!("n{i}"), i + 1).await.unwrap();
+                    assert_eq!(n, (j + 1) * (i + 1));
+                    if j % 8 == 0 {
+                        // Fails alone, inside a batch of commands that succeed.
+                        let e = raw.cmd::<i64>(cmd("INCR").arg(&text)).await.unwrap_err();
+                        assert!(e.to_string().contains("not an integer"), "{e}");
+                    }
+                    let v = kv.get(&text).await.unwrap();
+                    assert_eq!(v.as_deref(), Some(&b"not a number"[..]));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let reads = info_stat(raw, "total_reads_processed").await - reads;
+    let commands = info_stat(raw, "total_commands_processed").await - commands;
+    // 50 x (1 SET + 40 x 2 + 5 failing INCRs) commands, plus the INFO.
+    assert!(commands >= 50 * 86, "{commands} commands");
+    assert!(
+        reads * 4 < commands,
+        "{reads} reads for {commands} commands: the commands were not sent together"
+    );
+}
+
 // --- throwaway servers ------------------------------------------------------
 
 /// A loopback port nothing listens on (right now).
