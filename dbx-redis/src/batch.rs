@@ -297,6 +297,18 @@ mod tests {
         within(link.query(Cmd::get(k))).await.unwrap()
     }
 
+    type Call<'a> = Pin<Box<dyn Future<Output = RedisResult<Value>> + Send + 'a>>;
+
+    /// With something in flight: `lead` becomes the leader and steps back,
+    /// `follow` joins its queue.
+    fn queue_two(link: &Arc<Link>, lead: Cmd, follow: Cmd) -> (Call<'_>, Call<'_>) {
+        let mut leader: Call<'_> = Box::pin(link.query(lead));
+        assert!(poll_once(leader.as_mut()).is_pending());
+        let mut follower: Call<'_> = Box::pin(link.query(follow));
+        assert!(poll_once(follower.as_mut()).is_pending());
+        (leader, follower)
+    }
+
     #[tokio::test]
     async fn commands_of_one_batch_get_their_own_replies_and_errors() {
         let link = link().await;
@@ -321,10 +333,7 @@ mod tests {
         let link = link().await;
         let (mine, theirs) = (key("unsent"), key("handed-on"));
         let _busy = InFlight::new(&*link.in_flight);
-        let mut leader = Box::pin(link.query(Cmd::set(&mine, "sent")));
-        assert!(poll_once(leader.as_mut()).is_pending());
-        let mut follower = Box::pin(link.query(Cmd::incr(&theirs, 5)));
-        assert!(poll_once(follower.as_mut()).is_pending());
+        let (leader, follower) = queue_two(&link, Cmd::set(&mine, "sent"), Cmd::incr(&theirs, 5));
         drop(leader);
         assert_eq!(within(follower).await.unwrap(), Value::Int(5));
         assert_eq!(get(&link, &mine).await, Value::Nil);
@@ -336,10 +345,8 @@ mod tests {
         let link = link().await;
         let (mine, theirs) = (key("sent"), key("delivered"));
         let _busy = InFlight::new(&*link.in_flight);
-        let mut leader = Box::pin(link.query(Cmd::set(&mine, "sent")));
-        assert!(poll_once(leader.as_mut()).is_pending());
-        let mut follower = Box::pin(link.query(Cmd::incr(&theirs, 7)));
-        assert!(poll_once(follower.as_mut()).is_pending());
+        let (mut leader, follower) =
+            queue_two(&link, Cmd::set(&mine, "sent"), Cmd::incr(&theirs, 7));
         // Past its step back: the leader sends the batch and waits.
         assert!(poll_once(leader.as_mut()).is_pending());
         assert_eq!(link.in_flight.load(Ordering::Relaxed), 2);
