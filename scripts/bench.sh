@@ -13,18 +13,22 @@
 # createdb, python3.
 #
 # Knobs: DBX_BENCH_SECS (seconds per load run, default 5), DBX_BENCH_ROUNDS
-# (interleaved rounds per comparison, default 3; the table shows the median
-# of the per-round ratios), DBX_BENCH_CRITERION=0 to skip the criterion benches.
+# (interleaved rounds per comparison, default 4; keep it even, see below; the
+# table shows the median of the per-round ratios), DBX_BENCH_CRITERION=0 to
+# skip the criterion benches.
 #
 # Ratios, not absolute times: the machines are shared and noisy, so each
-# comparison runs its contenders back to back, round after round.
+# comparison runs its contenders back to back, round after round. Where a
+# contender stands in dbx-load's `--client` list biases it: two identical
+# raw tokio-postgres clients (`--client raw,raw`, 9 runs on 2026-12-04) read
+# the second 1.05x the first (median), so the order flips every round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 out=${1:-$CARGO_TARGET_DIR/bench/report.md}
 secs=${DBX_BENCH_SECS:-5}
-rounds=${DBX_BENCH_ROUNDS:-3}
+rounds=${DBX_BENCH_ROUNDS:-4}
 redis_url=${DBX_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 pg_host=127.0.0.1 pg_port=5432 pg_user=postgres pg_db=dbx_bench
 # Plain TCP on every side (the raw clients use NoTls; pgbench is told the same).
@@ -37,6 +41,10 @@ results=$work/results.txt
 log=$work/bench.log
 : >"$log"
 say() { echo "bench.sh: $*" >&2; }
+# The `--client` list for round $1: as given in odd rounds, reversed in even ones.
+order() { # round list
+  if (($1 % 2)); then echo "$2"; else tr ',' '\n' <<<"$2" | tac | paste -sd, -; fi
+}
 record() { echo "$*" >>"$results"; }
 
 say "building (release)"
@@ -100,11 +108,11 @@ if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
   for r in $(seq "$rounds"); do
     say "redis round $r/$rounds"
     for op in get set; do
-      run_load "redis-$op" "$r" --url "$redis_url" --op "$op" --concurrency 50 --client dbx,raw,pool
+      run_load "redis-$op" "$r" --url "$redis_url" --op "$op" --concurrency 50 --client "$(order "$r" dbx,raw,pool)"
       if [ "$op" = get ]; then
         # Both sides with Nagle on (dbx's tcp_nodelay=false, redis-rs's default).
         sep='?'; [[ "$redis_url" == *\?* ]] && sep='&'
-        run_load "redis-getnagle" "$r" --url "${redis_url}${sep}tcp_nodelay=false" --op get --concurrency 50 --client dbx,raw
+        run_load "redis-getnagle" "$r" --url "${redis_url}${sep}tcp_nodelay=false" --op get --concurrency 50 --client "$(order "$r" dbx,raw)"
       fi
       rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
       record "tool redis-$op-r$r throughput=$rps"
@@ -123,7 +131,7 @@ if pg_isready -q -h $pg_host -p $pg_port; then
   for r in $(seq "$rounds"); do
     say "postgres round $r/$rounds"
     for c in 8 50; do
-      run_load "pg-c$c" "$r" --url "$pg_url" --op select --concurrency $c --client dbx,raw,pool
+      run_load "pg-c$c" "$r" --url "$pg_url" --op select --concurrency $c --client "$(order "$r" dbx,raw,pool)"
       tps=$(pgbench -S -M prepared -n -c $c -j 2 -T "$secs" -h $pg_host -p $pg_port -U $pg_user $pg_db 2>>"$log" \
         | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
       record "tool pg-c$c-r$r throughput=$tps"

@@ -14,7 +14,9 @@
 //! `--client dbx|raw|pool` (raw: the driver dbx wraps on dbx's connection
 //! model; pool: deadpool exclusive checkout; a comma-separated list such as
 //! `dbx,raw` runs them in one process, alternating in 250 ms slices, and
-//! prints one line each), `--pool N` (pool size, default
+//! prints one line each; the place in the list is not neutral, `raw,raw`
+//! reads the second about 5% faster than the first on PostgreSQL, so compare
+//! over both orders as `scripts/bench.sh` does), `--pool N` (pool size, default
 //! 16 for Redis and 8 for PostgreSQL), `--shared N` (PostgreSQL shared
 //! clients, default 2), `--threads N` (runtime workers, default: cores).
 //!
