@@ -101,6 +101,32 @@ run_load() { # prefix round args...
   fi
 }
 
+# The servers' tools run as one process for the whole run, so dbx is set
+# beside them the same way: dbx-load with dbx alone (no 250 ms slices), right
+# next to the tool, dbx first in odd rounds and the tool first in even ones,
+# so a drift of the shared host's speed weighs on both alike.
+beside_tool() { # prefix round tool-command dbx-load-args...
+  local prefix=$1 round=$2 tool=$3; shift 3
+  if ((round % 2)); then
+    run_load "$prefix-alone" "$round" "$@" --client dbx
+    "$tool"
+  else
+    "$tool"
+    run_load "$prefix-alone" "$round" "$@" --client dbx
+  fi
+}
+redis_tool() { # uses $op, $r, $n
+  local rps
+  rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
+  record "tool redis-$op-r$r throughput=$rps"
+}
+pg_tool() { # uses $c, $r
+  local tps
+  tps=$(pgbench -S -M prepared -n -c "$c" -j 2 -T "$secs" -h $pg_host -p $pg_port -U $pg_user $pg_db 2>>"$log" \
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  record "tool pg-c$c-r$r throughput=$tps"
+}
+
 if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
   # Fill the keys GET reads, as redis-benchmark -r 100000 names them.
   "$load" --url "$redis_url" --op set --concurrency 50 --ops 200000 --keys 100000 >>"$log" 2>&1
@@ -114,8 +140,7 @@ if redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
         sep='?'; [[ "$redis_url" == *\?* ]] && sep='&'
         run_load "redis-getnagle" "$r" --url "${redis_url}${sep}tcp_nodelay=false" --op get --concurrency 50 --client "$(order "$r" dbx,raw)"
       fi
-      rps=$(redis-benchmark -u "$redis_url" -c 50 -n "$n" -r 100000 -t "$op" --csv 2>>"$log" | tail -1 | cut -d, -f2 | tr -d '"')
-      record "tool redis-$op-r$r throughput=$rps"
+      beside_tool "redis-$op" "$r" redis_tool --url "$redis_url" --op "$op" --concurrency 50
     done
   done
 else
@@ -132,9 +157,7 @@ if pg_isready -q -h $pg_host -p $pg_port; then
     say "postgres round $r/$rounds"
     for c in 8 50; do
       run_load "pg-c$c" "$r" --url "$pg_url" --op select --concurrency $c --client "$(order "$r" dbx,raw,pool)"
-      tps=$(pgbench -S -M prepared -n -c $c -j 2 -T "$secs" -h $pg_host -p $pg_port -U $pg_user $pg_db 2>>"$log" \
-        | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
-      record "tool pg-c$c-r$r throughput=$tps"
+      beside_tool "pg-c$c" "$r" pg_tool --url "$pg_url" --op select --concurrency "$c"
     done
   done
 else
@@ -202,13 +225,14 @@ for op, label in (("get", "GET"), ("set", "SET")):
         continue
     raw, pool, rb = rounds_of(f"redis-{op}-raw", load), rounds_of(f"redis-{op}-pool", load), rounds_of(f"redis-{op}", tool)
     r1, rs1 = med_ratio(d, raw)
-    r2, rs2 = med_ratio(d, rb)
+    alone = rounds_of(f"redis-{op}-alone-dbx", load) or d
+    r2, rs2 = med_ratio(alone, rb)
     r3, _ = med_ratio(d, pool)
     t = op == "get"
     row(f"Redis {label}, 50 tasks: dbx / raw redis-rs ConnectionManager (both `TCP_NODELAY`)", fmt(r1), "≥ 0.95" if t else "–", verdict(r1, 0.95) if t else "–",
         f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
     row(f"Redis {label}, 50 tasks: dbx / redis-benchmark -c 50", fmt(r2), "≥ 3" if t else "–", verdict(r2, 3) if t else "–",
-        f"redis-benchmark {fmt(med(rb,'throughput'),0)} rps")
+        f"dbx alone {fmt(med(alone,'throughput'),0)} ops/s, redis-benchmark {fmt(med(rb,'throughput'),0)} rps; rounds {', '.join(fmt(x) for x in rs2)}")
     row(f"Redis {label}, 50 tasks: dbx / deadpool-redis (16, checkout)", fmt(r3), "reference", "–", f"deadpool {fmt(med(pool,'throughput'),0)} ops/s")
     dn, rawn = rounds_of(f"redis-{op}nagle-dbx", load), rounds_of(f"redis-{op}nagle-raw", load)
     if dn and rawn:
@@ -228,15 +252,16 @@ for c in (8, 50):
     if not d:
         continue
     raw, pool, pg = rounds_of(f"pg-c{c}-raw", load), rounds_of(f"pg-c{c}-pool", load), rounds_of(f"pg-c{c}", tool)
+    alone = rounds_of(f"pg-c{c}-alone-dbx", load) or d
     r1, rs1 = med_ratio(d, raw)
-    r2, rs2 = med_ratio(d, pg)
+    r2, rs2 = med_ratio(alone, pg)
     r3, _ = med_ratio(d, pool)
     row(f"PostgreSQL point select, {c} tasks: dbx / raw tokio-postgres (2 shared clients)", fmt(r1),
         "≥ 0.95" if c == 50 else "–", verdict(r1, 0.95) if c == 50 else "–",
         f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
     tgt = 1.5 if c == 50 else 0.8
     row(f"PostgreSQL point select, {c} tasks: dbx / pgbench -S -M prepared -c {c}", fmt(r2), f"≥ {tgt}", verdict(r2, tgt),
-        f"pgbench {fmt(med(pg,'throughput'),0)} tps; rounds {', '.join(fmt(x) for x in rs2)}")
+        f"dbx alone {fmt(med(alone,'throughput'),0)} ops/s, pgbench {fmt(med(pg,'throughput'),0)} tps; rounds {', '.join(fmt(x) for x in rs2)}")
     row(f"PostgreSQL point select, {c} tasks: dbx / deadpool-postgres (8, checkout)", fmt(r3), "reference", "–",
         f"deadpool {fmt(med(pool,'throughput'),0)} ops/s")
 
