@@ -18,7 +18,7 @@
 //! reads the second about 5% faster than the first on PostgreSQL, so compare
 //! over both orders as `scripts/bench.sh` does), `--pool N` (pool size, default
 //! 16 for Redis and 8 for PostgreSQL), `--shared N` (PostgreSQL shared
-//! clients, default 2), `--threads N` (runtime workers, default: cores).
+//! clients of dbx and of raw, default 2), `--threads N` (runtime workers, default: cores).
 //!
 //! Output is one line of `key=value` pairs: throughput in operations per
 //! second and latency percentiles in microseconds, plus errors and the time
@@ -249,8 +249,14 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            // `--shared` sets dbx's shared clients as it sets raw's.
+            let url = if is_postgres(&a.url) {
+                benches::with_param(&a.url, "shared_clients", a.shared)
+            } else {
+                a.url.clone()
+            };
             let started = Instant::now();
-            let db = Dbx::connect(&a.url).await.map_err(|e| e.to_string())?;
+            let db = Dbx::connect(&url).await.map_err(|e| e.to_string())?;
             *connect = started.elapsed();
             if op != Op::Select {
                 return Ok(Client::DbxKv(
