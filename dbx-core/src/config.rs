@@ -38,7 +38,7 @@
 //! case-insensitive. A name the file does not have defines a new database
 //! (it then needs a `URL`). Secrets belong in the environment, not the file.
 
-use crate::{ConnectOptions, Error, Result};
+use crate::{ConnectOptions, Error, Registry, Result};
 
 const TOP_KEYS: &[&str] = &[
     "url",
@@ -98,10 +98,34 @@ struct Entry {
 
 /// Parse a `dbx.toml` text and the environment into named connection options.
 /// `origin` names the file in errors; `env` is usually `std::env::vars()`.
+///
+/// Backend parameters (`params = {...}`) are checked by the driver when
+/// connecting; [`parse_for`] checks them here, against a registry.
 pub fn parse(
     text: &str,
     origin: &str,
     env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, ConnectOptions)>> {
+    parse_inner(text, origin, env, None)
+}
+
+/// [`parse`], and check each database's scheme and backend parameters
+/// against the drivers of `registry`, so that every configuration error
+/// names the file (or the environment variable), the database and the key.
+pub fn parse_for(
+    text: &str,
+    origin: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    registry: &Registry,
+) -> Result<Vec<(String, ConnectOptions)>> {
+    parse_inner(text, origin, env, Some(registry))
+}
+
+fn parse_inner(
+    text: &str,
+    origin: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    registry: Option<&Registry>,
 ) -> Result<Vec<(String, ConnectOptions)>> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
@@ -140,7 +164,7 @@ pub fn parse(
     entries
         .into_iter()
         .map(|e| {
-            let opts = build(&e)?;
+            let opts = build(&e, origin, registry)?;
             Ok((e.name, opts))
         })
         .collect()
@@ -290,7 +314,7 @@ fn param_name(path: &str) -> String {
     }
 }
 
-fn build(entry: &Entry) -> Result<ConnectOptions> {
+fn build(entry: &Entry, file: &str, registry: Option<&Registry>) -> Result<ConnectOptions> {
     let name = &entry.name;
     // The last `url` wins (the environment's over the file's).
     let url = entry
@@ -300,17 +324,23 @@ fn build(entry: &Entry) -> Result<ConnectOptions> {
         .find(|s| s.path == "url")
         .ok_or_else(|| {
             Error::invalid_config(format!(
-                "database `{name}` has no url (set it in the file or in {ENV_PREFIX}{}__URL)",
+                "{file}: database `{name}` has no url (set it in the file or in {ENV_PREFIX}{}__URL)",
                 name.to_ascii_uppercase()
             ))
         })?;
-    let mut opts = ConnectOptions::from_url(&url.value).map_err(|e| {
+    let at = |s: &Setting, e: Error| {
         Error::invalid_config(format!(
-            "{}: database `{name}`: url: {}",
-            url.origin,
+            "{}: database `{name}`: {}: {}",
+            s.origin,
+            s.path,
             e.message()
         ))
-    })?;
+    };
+    let mut opts = ConnectOptions::from_url(&url.value).map_err(|e| at(url, e))?;
+    let driver = match registry {
+        Some(r) => Some(r.driver(opts.scheme()).map_err(|e| at(url, e))?),
+        None => None,
+    };
     for s in entry.settings.iter().filter(|s| s.path != "url") {
         let r = match s.path.as_str() {
             "username" => {
@@ -323,18 +353,38 @@ fn build(entry: &Entry) -> Result<ConnectOptions> {
             }
             path => opts.set_param(param_name(path), s.value.clone()).map(drop),
         };
-        r.map_err(|e| {
-            Error::invalid_config(format!(
-                "{}: database `{name}`: {}: {}",
-                s.origin,
-                s.path,
-                e.message()
-            ))
-        })?;
+        r.map_err(|e| at(s, e))?;
     }
-    opts.policy()
-        .validate()
-        .map_err(|e| Error::invalid_config(format!("database `{name}`: {}", e.message())))?;
+    if let Some(driver) = driver {
+        // Every parameter, the URL's included, against the driver's list;
+        // the error names where the offending one was set.
+        let known = driver.params();
+        if let Err(e) = opts.check_params(driver.name(), known) {
+            let culprit = entry
+                .settings
+                .iter()
+                .rev()
+                .find(|s| {
+                    s.path.starts_with("params.")
+                        && e.message().contains(&format!("`{}`", param_name(&s.path)))
+                })
+                .unwrap_or(url);
+            return Err(at(culprit, e));
+        }
+    }
+    // Checks across fields: name the setting the message is about (the
+    // last one that set that field), or else the file.
+    opts.policy().validate().map_err(|e| {
+        let field = |s: &&Setting| {
+            e.message()
+                .strip_prefix(param_name(&s.path).as_str())
+                .is_some_and(|rest| rest.starts_with(' '))
+        };
+        match entry.settings.iter().rev().find(field) {
+            Some(s) => at(s, e),
+            None => Error::invalid_config(format!("{file}: database `{name}`: {}", e.message())),
+        }
+    })?;
     Ok(opts)
 }
 
@@ -442,13 +492,7 @@ params = { journal_mode = "wal" }
             let e = parse(text, "conf/dbx.toml", env(&[])).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{text}");
             assert!(e.to_string().contains(needle), "{text}\n{e}");
-            assert!(
-                e.to_string().contains("conf/dbx.toml")
-                    || needle.contains("no url")
-                    || needle.contains("retry_max_backoff")
-                    || needle.contains("failure_rate"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("conf/dbx.toml"), "{e}");
         }
         let e = parse(
             FILE,
@@ -468,6 +512,93 @@ params = { journal_mode = "wal" }
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown key `bogus`"), "{e}");
+    }
+
+    /// A driver that only declares its parameters (never connected here).
+    #[derive(Debug)]
+    struct Declares;
+
+    #[async_trait::async_trait]
+    impl crate::Driver for Declares {
+        fn name(&self) -> &'static str {
+            "declares"
+        }
+        fn schemes(&self) -> &'static [&'static str] {
+            &["declares"]
+        }
+        fn params(&self) -> &'static [&'static str] {
+            &["kv_table"]
+        }
+        async fn connect(&self, _: &ConnectOptions) -> Result<std::sync::Arc<dyn crate::Backend>> {
+            Err(Error::invalid_config("not for connecting"))
+        }
+    }
+
+    #[test]
+    fn driver_parameters_and_policy_errors_name_the_file() {
+        let mut registry = Registry::new();
+        registry.register(Declares);
+        let check = |text: &str, vars: &[(&str, &str)]| {
+            parse_for(text, "conf/dbx.toml", env(vars), &registry).unwrap_err()
+        };
+        let e = check(
+            "[databases.a]\nurl = \"declares://h\"\nparams = { kv_tabel = \"x\" }\n",
+            &[],
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        let msg = e.to_string();
+        assert!(
+            msg.contains(
+                "conf/dbx.toml: database `a`: params.kv_tabel: unknown parameter `kv_tabel`"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("kv_table"), "the known ones are listed: {msg}");
+        // In the URL: the url key is named.
+        let e = check("[databases.a]\nurl = \"declares://h?kv_tabel=x\"\n", &[]);
+        assert!(
+            e.to_string()
+                .contains("conf/dbx.toml: database `a`: url: unknown parameter"),
+            "{e}"
+        );
+        // Set by the environment: the variable is named, not the file.
+        let e = check(
+            "[databases.a]\nurl = \"declares://h\"\n",
+            &[("DBX_DATABASES__A__PARAMS__KV_TABEL", "x")],
+        );
+        assert!(
+            e.to_string().contains(
+                ": environment variable DBX_DATABASES__A__PARAMS__KV_TABEL: database `a`"
+            ),
+            "{e}"
+        );
+        // An unknown scheme names the file and the url key.
+        let e = check("[databases.a]\nurl = \"nope://h\"\n", &[]);
+        assert!(
+            e.to_string()
+                .contains("conf/dbx.toml: database `a`: url: unknown scheme `nope`"),
+            "{e}"
+        );
+        // Invalid breaker values name the file and the key that set them.
+        let e = check(
+            "[databases.a]\nurl = \"declares://h\"\n[databases.a.breaker]\nenabled = true\nfailure_rate = 3.0\n",
+            &[],
+        );
+        assert!(
+            e.to_string().contains(
+                "conf/dbx.toml: database `a`: breaker.failure_rate: breaker_failure_rate"
+            ),
+            "{e}"
+        );
+        // Known parameters pass.
+        let dbs = parse_for(
+            "[databases.a]\nurl = \"declares://h\"\nparams = { kv_table = \"x\" }\n",
+            "conf/dbx.toml",
+            env(&[]),
+            &registry,
+        )
+        .unwrap();
+        assert_eq!(dbs[0].1.param("kv_table"), Some("x"));
     }
 
     #[test]
