@@ -200,12 +200,12 @@ impl ConnectOptions {
             }
             if let Some(p) = pass {
                 // Never echo the password, not even in a decode error.
-                let p = decode("password", p).map_err(|_| {
-                    Error::invalid_config("connection URL password has an invalid percent-encoding")
-                })?;
+                // (decode's messages name the part, never its text.)
+                let p = decode("password", p)?;
                 self.password = Some(Secret(p));
             }
         }
+        let bracketed = hostport.starts_with('[');
         let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
             // [ipv6]:port
             let (h, after) = rest.split_once(']').ok_or_else(|| {
@@ -224,7 +224,11 @@ impl ConnectOptions {
                 None => (hostport, None),
             }
         };
-        self.host = decode("host", host)?;
+        let host = decode("host", host)?;
+        if !bracketed {
+            check_host_list(&host)?;
+        }
+        self.host = host;
         if let Some(p) = port {
             let port: u16 = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
                 Error::invalid_config(format!(
@@ -246,6 +250,12 @@ impl ConnectOptions {
     ) -> Result<&mut Self> {
         let name = name.into();
         let value = value.into();
+        if name.contains('\0') || value.contains('\0') {
+            return Err(Error::invalid_config(format!(
+                "parameter `{}` contains a NUL byte, which no database accepts",
+                truncate(&name.replace('\0', ""), 60)
+            )));
+        }
         match name.as_str() {
             "pool_max_size" => {
                 let n = value.parse::<usize>().map_err(|_| {
@@ -548,7 +558,63 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
     }
 }
 
+/// Check the host part left once the last `:port` was split off: a
+/// comma-separated list (MongoDB seeds) whose entries before the last may
+/// carry their own `:port`, and IPv6 addresses only in brackets. So
+/// `host:5432:5432` is refused here, naming the port, instead of failing
+/// later on looking up a host called `host:5432`.
+fn check_host_list(host: &str) -> Result<()> {
+    let entries: Vec<&str> = host.split(',').collect();
+    let last = entries.len() - 1;
+    for (i, entry) in entries.iter().enumerate() {
+        // `[v6]` or `[v6]:port`; the text after `]` is checked as a port.
+        let (name, port) = match entry.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((_, "")) => continue,
+                Some((_, after)) => ("", after.strip_prefix(':').unwrap_or(after)),
+                None => {
+                    return Err(Error::invalid_config(
+                        "connection URL host has `[` without a closing `]`",
+                    ));
+                }
+            },
+            None => match entry.split_once(':') {
+                None => continue,
+                Some((name, port)) => (name, port),
+            },
+        };
+        let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0);
+        if i == last || !port_ok || name.contains(':') {
+            return Err(Error::invalid_config(if port_ok {
+                format!(
+                    "connection URL host {:?} has a port already; give the port once (host:port)",
+                    truncate(host, 60)
+                )
+            } else {
+                format!(
+                    "connection URL host {:?} has a `:` that is not followed by a port; write IPv6 addresses in brackets ([::1]:5432)",
+                    truncate(host, 60)
+                )
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Percent-decode one part of a URL. A NUL byte (`%00`) is refused in every
+/// part: no database takes one in a host, user, path or parameter, and it
+/// would come back raw in the driver's errors.
 fn decode(part: &str, s: &str) -> Result<String> {
+    let decoded = decode_percent(part, s)?;
+    if decoded.contains('\0') {
+        return Err(Error::invalid_config(format!(
+            "connection URL {part} contains a NUL byte (%00), which no database accepts"
+        )));
+    }
+    Ok(decoded)
+}
+
+fn decode_percent(part: &str, s: &str) -> Result<String> {
     let bytes = s.as_bytes();
     if !s.contains('%') {
         return Ok(s.to_owned());
@@ -620,6 +686,14 @@ mod tests {
     }
 
     #[test]
+    fn host_lists_keep_their_ports() {
+        let o = ConnectOptions::from_url("mongodb://a:27017,b:27018,[::1]:27019/db").unwrap();
+        assert_eq!((o.host(), o.port()), ("a:27017,b:27018,[::1]", Some(27019)));
+        let o = ConnectOptions::from_url("mongodb://a,b/db").unwrap();
+        assert_eq!((o.host(), o.port()), ("a,b", None));
+    }
+
+    #[test]
     fn ipv6_host() {
         let o = ConnectOptions::from_url("redis://[::1]:6379").unwrap();
         assert_eq!((o.host(), o.port()), ("::1", Some(6379)));
@@ -643,6 +717,13 @@ mod tests {
             ("redis://h?pool_max_size=-3", "pool_max_size"),
             ("redis://h?a=1&a=2", "more than once"),
             ("redis://h?=1", "empty name"),
+            ("postgres://host:5432:5432/db", "has a port already"),
+            ("redis://::1", "IPv6 addresses in brackets"),
+            ("mongodb://a:1,b:x:2/db", "not followed by a port"),
+            ("postgres://u@h/app%00db", "path contains a NUL byte"),
+            ("postgres://h/db?application_name=a%00b", "NUL byte"),
+            ("postgres://u%00x@h/db", "user name contains a NUL byte"),
+            ("postgres://h/a\0b", "NUL byte"),
         ];
         for (url, needle) in cases {
             let e = ConnectOptions::from_url(url).unwrap_err();

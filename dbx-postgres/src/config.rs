@@ -230,6 +230,30 @@ impl Settings {
             _ if !path_db.is_empty() => path_db.to_owned(),
             _ => user.clone(),
         };
+        // The protocol's strings end at a NUL: one would cut the name short
+        // or come back raw in the server's error.
+        let password_nul = options
+            .password()
+            .map(|p| p.expose())
+            .or_else(|| options.param("password"))
+            .is_some_and(|p| p.contains('\0'));
+        if password_nul {
+            return Err(Error::invalid_config(
+                "the password contains a NUL byte, which PostgreSQL does not accept",
+            ));
+        }
+        for (what, v) in [
+            ("user name", &user),
+            ("database name", &dbname),
+            ("host", &host),
+        ] {
+            if v.contains('\0') {
+                return Err(Error::invalid_config(format!(
+                    "the {what} {:?} contains a NUL byte, which PostgreSQL does not accept",
+                    v.replace('\0', "")
+                )));
+            }
+        }
         pg.dbname(&dbname);
         pg.application_name(
             options
@@ -409,6 +433,28 @@ mod tests {
         assert_eq!(s.kv_table, DEFAULT_KV_TABLE);
         assert_eq!(s.begin_sql, "BEGIN");
         assert_eq!(s.max_lifetime, Some(DEFAULT_MAX_LIFETIME));
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_the_driver() {
+        let mut o = ConnectOptions::from_url("postgres://u@h/db").unwrap();
+        o.set_username("a\0b");
+        let e = Settings::from_options(&o).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            e.to_string()
+                .contains("user name \"ab\" contains a NUL byte"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\0'), "{e:?}");
+        let mut o = ConnectOptions::from_url("postgres://u@h/db").unwrap();
+        o.set_password("hunter\0x");
+        let e = Settings::from_options(&o).unwrap_err();
+        assert!(
+            e.to_string().contains("password contains a NUL byte"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("hunter"), "{e}");
     }
 
     #[test]
