@@ -8,7 +8,7 @@
 //!
 //! Every key it writes starts with `example:redis:` and expires within a minute.
 
-use dbx::redis::redis::{cmd, pipe};
+use dbx::redis::{Value, cmd, pipe};
 use dbx::{Dbx, ErrorKind};
 use std::time::Duration;
 
@@ -100,6 +100,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     println!("raw: HSET added {added} fields; HGETALL = {user:?}");
+    // A reply of unknown shape: read it as a raw `Value`.
+    let kind: Value = raw.cmd(cmd("TYPE").arg("example:redis:user")).await?;
+    println!("raw: TYPE example:redis:user -> {kind:?}");
     match raw.cmd::<()>(&cmd("MULTI")).await {
         Err(e) if e.kind() == ErrorKind::InvalidInput => {
             println!("raw: MULTI on the shared connection is refused: {e}")

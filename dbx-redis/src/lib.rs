@@ -19,10 +19,14 @@ use std::time::Duration;
 
 pub use crate::config::{DEFAULT_POOL_SIZE, DEFAULT_PORT};
 pub use crate::conn::ExclusiveConnection;
-/// redis-rs, the client underneath: build commands with [`redis::cmd`] and
-/// [`redis::pipe`] and convert replies with [`redis::FromRedisValue`] without
-/// matching its version yourself.
+/// redis-rs, the client underneath, for everything not re-exported below
+/// (without matching its version yourself).
 pub use redis;
+/// What raw commands need, under one path: build a command with [`cmd`] or a
+/// pipeline with [`pipe`], run it with [`RedisBackend::cmd`] or
+/// [`RedisBackend::pipeline`], and read the reply as any
+/// [`FromRedisValue`] type or as a raw [`Value`].
+pub use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, ToRedisArgs, Value, cmd, pipe};
 
 /// The Redis driver: serves `redis://`, `rediss://` (TLS) and `redis+unix://`.
 #[derive(Debug, Default, Clone, Copy)]
