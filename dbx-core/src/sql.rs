@@ -287,6 +287,33 @@ impl Sql {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # In a spawned task: `async move`
+    ///
+    /// Inside `tokio::spawn`, write the closure as `async move |tx| ...` and
+    /// move into it what it uses (clones, `Arc`s). A closure that *borrows*
+    /// a local of the task does not compile there ("implementation of `Send`
+    /// is not general enough"): today's compiler cannot prove such an async
+    /// closure's futures `Send` for every lifetime of the borrow.
+    ///
+    /// ```
+    /// # async fn demo(db: dbx_core::Database) -> dbx_core::Result<()> {
+    /// use dbx_core::params;
+    /// let names = vec!["ada".to_owned(), "grace".to_owned()];
+    /// let task = tokio::spawn(async move {
+    ///     db.sql()?
+    ///         .transaction(async move |tx| {
+    ///             for name in &names {
+    ///                 tx.execute("INSERT INTO users (name) VALUES ($1)", params![name.clone()]).await?;
+    ///             }
+    ///             Ok(names.len())
+    ///         })
+    ///         .await
+    /// });
+    /// let inserted = task.await.expect("the task ran")?;
+    /// # let _ = inserted;
+    /// # Ok(()) }
+    /// ```
     pub async fn transaction<T, F>(&self, f: F) -> Result<T>
     where
         F: AsyncFnMut(&mut Transaction) -> Result<T>,
