@@ -17,6 +17,7 @@ use dbx_core::{
 use mongodb::bson::doc;
 use mongodb::event::EventHandler;
 use mongodb::event::cmap::CmapEvent;
+use mongodb::event::sdam::SdamEvent;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
@@ -76,6 +77,70 @@ impl PoolCounters {
 
     fn get(c: &AtomicIsize) -> usize {
         usize::try_from(c.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
+
+/// Watches the seeds' monitors while connecting: once every seed has
+/// failed a heartbeat and none has succeeded, the connect fails with the
+/// last failure instead of waiting for server selection to time out.
+#[derive(Debug, Clone)]
+struct SeedWatch(Arc<std::sync::Mutex<SeedState>>);
+
+#[derive(Debug)]
+struct SeedState {
+    seeds: usize,
+    failed: std::collections::HashSet<mongodb::options::ServerAddress>,
+    any_succeeded: bool,
+    tell: Option<tokio::sync::oneshot::Sender<mongodb::error::Error>>,
+}
+
+impl SeedWatch {
+    /// Hook into the client's SDAM events; the receiver gets the failure
+    /// that left no seed reachable.
+    fn install(
+        client: &mut mongodb::options::ClientOptions,
+    ) -> (
+        SeedWatch,
+        tokio::sync::oneshot::Receiver<mongodb::error::Error>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let watch = SeedWatch(Arc::new(std::sync::Mutex::new(SeedState {
+            seeds: client.hosts.len(),
+            failed: std::collections::HashSet::new(),
+            any_succeeded: false,
+            tell: Some(tx),
+        })));
+        let w = watch.clone();
+        client.sdam_event_handler = Some(EventHandler::callback(move |ev: SdamEvent| w.on(ev)));
+        (watch, rx)
+    }
+
+    fn on(&self, ev: SdamEvent) {
+        let Ok(mut st) = self.0.lock() else { return };
+        if st.tell.is_none() {
+            return;
+        }
+        match ev {
+            SdamEvent::ServerHeartbeatSucceeded(_) => st.any_succeeded = true,
+            SdamEvent::ServerHeartbeatFailed(f) if !st.any_succeeded => {
+                st.failed.insert(f.server_address);
+                if st.seeds > 0
+                    && st.failed.len() >= st.seeds
+                    && let Some(tell) = st.tell.take()
+                {
+                    let _ = tell.send(f.failure);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Connected (or given up): later events are ignored.
+    fn disarm(&self) {
+        if let Ok(mut st) = self.0.lock() {
+            st.tell = None;
+            st.failed.clear();
+        }
     }
 }
 
@@ -167,10 +232,28 @@ impl MongoBackend {
         config.client.cmap_event_handler = Some(EventHandler::callback(move |ev: CmapEvent| {
             counters.on(&ev)
         }));
+        let (seeds, unreachable) = SeedWatch::install(&mut config.client);
         let client = mongodb::Client::with_options(config.client).map_err(map_err)?;
         let db = client.database(&config.database);
         // One real round trip: the server answers and tells what it is.
-        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(map_err)?;
+        // The driver's server selection waits out its whole timeout even
+        // when every seed refused the connection at once; the seeds'
+        // monitors say so sooner, and with the driver's reason.
+        let hello = tokio::select! {
+            hello = db.run_command(doc! { "hello": 1 }) => hello.map_err(map_err)?,
+            Ok(failure) = unreachable => {
+                seeds.disarm();
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    format!("cannot reach {}: {}", config.target, map_err(failure.clone()).message()),
+                )
+                .set_transient(true)
+                .set_never_sent(true)
+                .with_source(failure)
+                .with_backend(BACKEND));
+            }
+        };
+        seeds.disarm();
         let transactions =
             hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
         tracing::debug!(target: "dbx", system = BACKEND, target_addr = %config.target, transactions, "dbx: connected");
