@@ -3,7 +3,7 @@
 
 use crate::document::{Docs, DocumentStore};
 use crate::kv::{KeyValueStore, Kv};
-use crate::policy::breaker_pass::Pass;
+use crate::policy::breaker_pass::{Outcome, Pass};
 use crate::policy::{Breaker, BreakerState, ConcurrencyLimit, Policy, RateLimit, RetryBudget};
 use crate::sql::{Sql, SqlDatabase};
 use crate::telemetry::{Counters, Latency, Stats, publish_pool, record_success};
@@ -193,11 +193,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Whether an error says the server (or the way to it) is unhealthy.
-fn counts_as_failure(e: &Error) -> bool {
-    e.is_transient() && !matches!(e.kind(), ErrorKind::CircuitOpen | ErrorKind::Closed)
-}
-
 impl Ctx {
     pub(crate) fn backend(&self) -> &'static str {
         self.backend
@@ -225,24 +220,52 @@ impl Ctx {
         Ok(guard)
     }
 
-    /// One attempt, bounded by the operation timeout.
+    /// One attempt, bounded by the operation timeout from now.
     async fn attempt<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        self.attempt_until(None, fut).await
-    }
-
-    /// One attempt, bounded by `deadline` or else the operation timeout
-    /// from now.
-    async fn attempt_until<T>(
-        &self,
-        deadline: Option<tokio::time::Instant>,
-        fut: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
         if self.self_timed {
             return fut.await;
         }
-        let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + self.timeout);
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.bounded(deadline, false, fut).await
+    }
+
+    /// One attempt of an operation that began at `started`, begun at `now`:
+    /// bounded by the operation timeout and by what remains of the
+    /// operation's total time (`retry_max_elapsed`), whichever ends first.
+    async fn attempt_within<T>(
+        &self,
+        started: tokio::time::Instant,
+        now: tokio::time::Instant,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let total = started + self.policy.retry.max_elapsed;
+        let own = now + self.timeout;
+        if own <= total {
+            if self.self_timed {
+                // The backend enforces the operation timeout itself.
+                return fut.await;
+            }
+            self.bounded(own, false, fut).await
+        } else {
+            self.bounded(total, true, fut).await
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        total: bool,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
+            Err(_) if total => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "operation did not finish within its total limit of {:?} (retry_max_elapsed, retries included)",
+                    self.policy.retry.max_elapsed
+                ),
+            )),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("operation did not finish within {:?}", self.timeout),
@@ -310,10 +333,9 @@ impl Ctx {
             span.record("db.query.text", text);
         }
         let started = tokio::time::Instant::now();
-        // Without limits nothing waits before the first attempt, so its
-        // deadline comes from the reading just taken (one clock read less).
-        let first_deadline =
-            (self.concurrency.is_none() && self.rate.is_none()).then(|| started + self.timeout);
+        // Without limits nothing waits before the first attempt, so it
+        // starts at the reading just taken (one clock read less).
+        let first_at = (self.concurrency.is_none() && self.rate.is_none()).then_some(started);
         // Set once the breaker lets the operation through; its outcome is
         // then recorded there. (Kept out of the body's output, so the result
         // moves through the layers as a plain `Result<T>`.)
@@ -335,7 +357,7 @@ impl Ctx {
             } else {
                 self.policy.retry.max_attempts
             };
-            self.retry_loop(op, max_attempts, started, first_deadline, &mut attempt)
+            self.retry_loop(op, max_attempts, started, first_at, &mut attempt)
                 .await
         };
         // With no subscriber interested the span is disabled: skip the
@@ -349,8 +371,7 @@ impl Ctx {
         let ended = tokio::time::Instant::now();
         let now_ms = self.breaker.ms_at(ended);
         if let Some(pass) = passed {
-            let failed = result.as_ref().err().is_some_and(counts_as_failure);
-            self.breaker.record(pass, failed, now_ms);
+            self.breaker.record(pass, Outcome::of(&result), now_ms);
         }
         self.finish(op, &span, ended - started, now_ms, result.as_ref().err());
         result.map_err(|e| e.with_backend(self.backend).with_operation(op.name))
@@ -408,7 +429,7 @@ impl Ctx {
         op: Op,
         max_attempts: u32,
         started: tokio::time::Instant,
-        first_deadline: Option<tokio::time::Instant>,
+        first_at: Option<tokio::time::Instant>,
         attempt: &mut F,
     ) -> Result<T>
     where
@@ -417,9 +438,10 @@ impl Ctx {
     {
         let mut backoff = None;
         let mut n = 1u32;
-        let mut deadline = first_deadline;
+        let mut at = first_at;
         loop {
-            match self.attempt_until(deadline.take(), attempt()).await {
+            let now = at.take().unwrap_or_else(tokio::time::Instant::now);
+            match self.attempt_within(started, now, attempt()).await {
                 Ok(v) => {
                     self.budget.on_success();
                     return Ok(v);
@@ -494,6 +516,14 @@ struct Inner {
     options: ConnectOptions,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The health probe task may be waiting for the breaker to open:
+        // wake it so it sees the database is gone and ends.
+        self.ctx.breaker.opened_signal().notify_one();
+    }
+}
+
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")
@@ -565,40 +595,51 @@ impl Database {
         db
     }
 
-    /// With `health_check_interval` set, a background task pings the
-    /// database while the breaker is not closed and closes it as soon as a
-    /// ping succeeds, so a recovered server is noticed before user traffic
-    /// finds out. It holds only a weak reference and ends with the database.
+    /// While the breaker is open, a background task pings the database every
+    /// `health_check_interval` (default 100ms; `off` disables it) and closes
+    /// the breaker as soon as a ping succeeds, so a recovered server is
+    /// noticed before user traffic finds out. While the breaker is closed the
+    /// task sleeps on a signal the breaker gives when it opens: no timer runs.
+    /// It holds only a weak reference and ends with the database.
     fn spawn_health_probe(&self) {
         let Some(every) = self.inner.ctx.policy.health_check_interval else {
             return;
         };
+        if !self.inner.ctx.policy.breaker.enabled {
+            return;
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(
-                "dbx: health_check_interval is set but there is no Tokio runtime; not probing"
+                "dbx: no Tokio runtime; the health probe of an open circuit breaker does not run"
             );
             return;
         };
+        let opened = self.inner.ctx.breaker.opened_signal();
         let weak = Arc::downgrade(&self.inner);
         rt.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.ctx.closed.load(Ordering::Acquire) {
-                    return;
-                }
-                if inner.ctx.breaker.state() == BreakerState::Closed {
-                    continue;
-                }
-                let ping = inner.ctx.attempt(inner.backend.ping()).await;
-                match ping {
-                    Ok(()) => {
-                        tracing::info!(system = inner.ctx.backend, "dbx: health probe succeeded; closing the circuit breaker");
-                        inner.ctx.breaker.close();
+                opened.notified().await;
+                // Probe until the breaker is closed (by this task, a user
+                // call's probe, or `health()`).
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    if inner.ctx.closed.load(Ordering::Acquire) {
+                        return;
                     }
-                    Err(e) => tracing::debug!(system = inner.ctx.backend, error = %e, "dbx: health probe failed"),
+                    if inner.ctx.breaker.state() == BreakerState::Closed {
+                        break;
+                    }
+                    match inner.ctx.attempt(inner.backend.ping()).await {
+                        Ok(()) => {
+                            tracing::info!(target: "dbx", system = inner.ctx.backend, "dbx: health probe succeeded; closing the circuit breaker");
+                            inner.ctx.breaker.close();
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(target: "dbx", system = inner.ctx.backend, error = %e, not_ready = e.is_not_ready(), "dbx: health probe failed")
+                        }
+                    }
                 }
             }
         });
@@ -687,10 +728,17 @@ impl Database {
 
     /// Make one real round trip, past the circuit breaker and without
     /// retries, and report its latency, the pool and the breaker state.
+    /// A successful round trip closes an open breaker: the server answers,
+    /// so user calls go through again at once.
     pub async fn health(&self) -> Result<Health> {
         let start = Instant::now();
         let backend = &self.inner.backend;
         self.inner.ctx.run_once("health", backend.ping()).await?;
+        let breaker = &self.inner.ctx.breaker;
+        if breaker.state() != BreakerState::Closed {
+            tracing::info!(target: "dbx", system = self.inner.ctx.backend, "dbx: health check succeeded; closing the circuit breaker");
+            breaker.close();
+        }
         Ok(Health {
             backend: self.backend_name(),
             latency: start.elapsed(),

@@ -104,6 +104,7 @@ struct Inner {
     operation: Option<&'static str>,
     transient: bool,
     never_sent: bool,
+    not_ready: bool,
     attempts: u32,
     source: Option<BoxError>,
 }
@@ -127,6 +128,7 @@ impl Error {
                         | ErrorKind::InvalidConfig
                         | ErrorKind::Unsupported
                 ),
+                not_ready: false,
                 attempts: 1,
                 source: None,
             }),
@@ -184,6 +186,25 @@ impl Error {
     pub fn set_never_sent(mut self, never_sent: bool) -> Self {
         self.inner.never_sent = never_sent;
         self
+    }
+
+    /// Mark that the server answered it is alive but not ready yet: starting
+    /// up, loading its data set or recovering after a crash (Redis
+    /// `LOADING`, PostgreSQL `57P03 cannot_connect_now`). Such an error is
+    /// also transient; the circuit breaker then probes again soon instead of
+    /// staying open for another full `breaker_open_for`.
+    pub fn set_not_ready(mut self, not_ready: bool) -> Self {
+        self.inner.not_ready = not_ready;
+        if not_ready {
+            self.inner.transient = true;
+        }
+        self
+    }
+
+    /// Whether the server said it is alive but not ready yet
+    /// ([`set_not_ready`](Error::set_not_ready)).
+    pub fn is_not_ready(&self) -> bool {
+        self.inner.not_ready
     }
 
     /// Record how many attempts the operation made (set by the retry policy).
@@ -260,6 +281,9 @@ impl fmt::Debug for Error {
         d.field("transient", &self.inner.transient);
         if self.inner.never_sent {
             d.field("never_sent", &true);
+        }
+        if self.inner.not_ready {
+            d.field("not_ready", &true);
         }
         if self.inner.attempts > 1 {
             d.field("attempts", &self.inner.attempts);

@@ -8,7 +8,7 @@
 //! | parameter         | meaning                                          | default |
 //! |-------------------|--------------------------------------------------|---------|
 //! | `pool_max_size`   | most connections the pool opens                   | per backend |
-//! | `timeout`         | deadline of one operation attempt                 | 30s     |
+//! | `timeout`         | deadline of one operation attempt                 | 5s      |
 //! | `connect_timeout` | deadline of opening one connection                | 10s     |
 //! | `acquire_timeout` | longest wait for a free pooled connection         | 10s     |
 //! | `log_statements`  | put SQL text (placeholders only) on spans         | false   |
@@ -34,8 +34,11 @@ pub const COMMON_PARAMS: &[&str] = &[
     "log_statements",
 ];
 
-/// Default deadline of one operation attempt.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline of one operation attempt: far above a healthy
+/// database's latency (milliseconds), short enough that a frozen server
+/// costs a caller seconds, not half a minute. With the default
+/// `retry_max_elapsed` (10s) a call never waits more than 10s in all.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default deadline of opening one connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default longest wait for a free pooled connection.

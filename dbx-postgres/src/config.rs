@@ -426,7 +426,7 @@ mod tests {
         let s = settings("postgres://u@h").unwrap();
         assert_eq!(s.pg.get_dbname(), Some("u"));
         assert_eq!(s.pg.get_ports(), &[5432]);
-        assert_eq!(s.pg.get_options(), Some("-c statement_timeout=30000"));
+        assert_eq!(s.pg.get_options(), Some("-c statement_timeout=5000"));
         assert_eq!(s.pool_max_size, DEFAULT_POOL_SIZE);
         assert_eq!(s.shared_clients, DEFAULT_SHARED_CLIENTS);
         assert!(s.statement_cache);

@@ -147,9 +147,15 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> Error {
             text.starts_with("error connecting to server")
                 || text.starts_with("timeout waiting for server")
         };
+    // 57P03 cannot_connect_now: the server is starting up or recovering
+    // from a crash. It refused the login, so nothing was run.
+    let not_ready = e
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == "57P03");
     Error::new(kind, message)
         .set_transient(transient)
-        .set_never_sent(never_sent)
+        .set_never_sent(never_sent || not_ready)
+        .set_not_ready(not_ready)
         .with_source(e)
         .with_backend(BACKEND)
 }

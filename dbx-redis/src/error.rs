@@ -15,11 +15,24 @@ pub(crate) const BACKEND: &str = "redis";
 /// Map an error of a command (or of reconnecting while running one).
 pub(crate) fn map_err(e: RedisError) -> Error {
     let (kind, transient, message) = classify(&e);
+    let loading = is_loading(&e);
     Error::new(kind, message)
         .set_transient(transient)
-        .set_never_sent(never_sent(&e))
+        // A LOADING reply ran nothing: repeating the command is safe.
+        .set_never_sent(never_sent(&e) || loading)
+        .set_not_ready(loading)
         .with_source(e)
         .with_backend(BACKEND)
+}
+
+/// Whether the server answered `-LOADING`: it is up and loading its data
+/// set into memory (after a restart), and serves again once it is done.
+fn is_loading(e: &RedisError) -> bool {
+    match e.kind() {
+        redis::ErrorKind::Server(ServerErrorKind::BusyLoading) => true,
+        redis::ErrorKind::Extension => e.code() == Some("LOADING"),
+        _ => false,
+    }
 }
 
 /// Whether the command provably never left: the connection it needed was
@@ -258,6 +271,7 @@ mod tests {
             let e = map_err(server(reply));
             assert_eq!(e.kind(), kind, "{reply}: {e}");
             assert_eq!(e.is_transient(), transient, "{reply}");
+            assert_eq!(e.is_not_ready(), reply.starts_with("-LOADING"), "{reply}");
             assert_eq!(e.backend(), Some("redis"));
         }
     }

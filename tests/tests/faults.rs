@@ -12,6 +12,8 @@
 
 use dbx::{BreakerState, Dbx, ErrorKind, params};
 use dbx_tests::fault::{FaultProxy, Mode, PostgresServer, RedisServer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Settings that make recovery quick, as the README recommends for the goal
@@ -343,4 +345,280 @@ async fn postgres_through_fault_proxy_black_hole_and_cuts() {
     proxy.cut_all();
     let recovery = until_ok(|| sql.query("SELECT 1", params![]), Duration::from_secs(10)).await;
     eprintln!("[measure] postgresql connections cut: recovered in {recovery:?}");
+}
+
+// --- recovery with every default setting ---------------------------------------
+
+/// URL parameters added to the default-settings tests, to compare other
+/// settings with the same measurement (`DBX_FAULT_PARAMS`, default none).
+fn extra_params() -> String {
+    std::env::var("DBX_FAULT_PARAMS").unwrap_or_default()
+}
+
+/// Crash-and-restart cycles per server in the default-settings tests
+/// (`DBX_FAULT_CYCLES`, default 2); the figures are printed per cycle.
+fn cycles() -> usize {
+    std::env::var("DBX_FAULT_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+/// `tasks` tasks running `op` in a loop, each remembering when it last
+/// succeeded. Stops when dropped.
+struct Load {
+    last_ok: Arc<Vec<Mutex<Option<Instant>>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start<F, Fut>(tasks: usize, op: F) -> Load
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        let last_ok: Arc<Vec<Mutex<Option<Instant>>>> =
+            Arc::new((0..tasks).map(|_| Mutex::new(None)).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..tasks)
+            .map(|i| {
+                let (op, last_ok, stop) = (op.clone(), last_ok.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let ok = op().await;
+                        assert!(t.elapsed() < Duration::from_secs(11), "a call hung");
+                        if ok {
+                            *last_ok[i].lock().unwrap() = Some(Instant::now());
+                        }
+                        tokio::time::sleep(PACE).await;
+                    }
+                })
+            })
+            .collect();
+        Load {
+            last_ok,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Wait until every task has succeeded after `since`; returns when the
+    /// first and the last of them did.
+    async fn resumed_after(&self, since: Instant, limit: Duration) -> (Instant, Instant) {
+        loop {
+            let times: Vec<Option<Instant>> = self
+                .last_ok
+                .iter()
+                .map(|m| (*m.lock().unwrap()).filter(|t| *t > since))
+                .collect();
+            if times.iter().all(Option::is_some) {
+                let times: Vec<Instant> = times.into_iter().flatten().collect();
+                return (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+            }
+            assert!(
+                since.elapsed() < limit,
+                "service did not resume within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+/// When `port` first accepts a TCP connection (polled every millisecond).
+async fn port_opens(port: u16) -> Instant {
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// When the server on `port` is ready, as `ready` judges one connection
+/// (polled every 2 ms).
+async fn ready_at<F, Fut>(ready: F) -> Instant
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if ready().await {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Redis answers PING with anything but `-LOADING`.
+async fn redis_ready(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let mut buf = [0u8; 64];
+    let reply = async {
+        s.write_all(b"PING\r\n").await?;
+        s.read(&mut buf).await
+    };
+    match tokio::time::timeout(Duration::from_millis(500), reply).await {
+        Ok(Ok(n)) => n > 0 && !buf[..n].starts_with(b"-LOADING"),
+        _ => false,
+    }
+}
+
+/// PostgreSQL accepts a login (trust): its first answer to a startup
+/// message is an authentication request (`R`), not an error (`E`, for
+/// example 57P03 while it recovers from a crash).
+async fn postgres_ready(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let body = b"\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00";
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend_from_slice(body);
+    let mut first = [0u8; 1];
+    let reply = async {
+        s.write_all(&msg).await?;
+        s.read_exact(&mut first).await
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), reply).await,
+        Ok(Ok(_))
+    ) && first[0] == b'R'
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// With every default setting, 20 tasks of load, Redis killed (SIGKILL) and
+/// restarted: service resumes soon after the server is ready again. Prints
+/// the figures per cycle; asserts only that service resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_resume_service_soon_after_a_redis_crash() {
+    let server = RedisServer::start(&[]);
+    let port = server.port();
+    let db = Dbx::connect(&format!("redis://127.0.0.1:{port}/0?{}", extra_params()))
+        .await
+        .unwrap();
+    let kv = db.kv().unwrap().clone();
+    kv.set("k", b"v", None).await.unwrap();
+    let load = Load::start(20, move || {
+        let kv = kv.clone();
+        async move { kv.get("k").await.is_ok() }
+    });
+    for cycle in 1..=cycles() {
+        load.resumed_after(Instant::now(), Duration::from_secs(10))
+            .await;
+        server.stop();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_ne!(
+            db.breaker_state(),
+            BreakerState::Closed,
+            "the breaker opened"
+        );
+        let restarting = Instant::now();
+        let s = server.clone();
+        let restart = tokio::task::spawn_blocking(move || s.restart());
+        let opened = port_opens(port).await;
+        let ready = ready_at(|| redis_ready(port)).await;
+        restart.await.unwrap();
+        let (first, all) = load
+            .resumed_after(restarting, Duration::from_secs(10))
+            .await;
+        eprintln!(
+            "[measure] redis defaults, crash {cycle}: ready {} after the port reopened; \
+             first of 20 tasks served {} after ready ({} after the port reopened), all 20 {} after ready",
+            ms(ready - opened),
+            ms(first.saturating_duration_since(ready)),
+            ms(first - opened),
+            ms(all.saturating_duration_since(ready)),
+        );
+    }
+    load.stop().await;
+}
+
+/// The same for PostgreSQL, crashed with an immediate shutdown (it then
+/// refuses logins with 57P03 while it recovers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_resume_service_soon_after_a_postgres_crash() {
+    let server = Arc::new(PostgresServer::start());
+    let port = server.port();
+    let db = Dbx::connect(&format!("{}?{}", server.url(), extra_params()))
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap().clone();
+    let load = Load::start(20, move || {
+        let sql = sql.clone();
+        async move { sql.query("SELECT 1", params![]).await.is_ok() }
+    });
+    for cycle in 1..=cycles() {
+        load.resumed_after(Instant::now(), Duration::from_secs(10))
+            .await;
+        server.stop();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_ne!(
+            db.breaker_state(),
+            BreakerState::Closed,
+            "the breaker opened"
+        );
+        let restarting = Instant::now();
+        let s = server.clone();
+        let restart = tokio::task::spawn_blocking(move || s.start_again());
+        let opened = port_opens(port).await;
+        let ready = ready_at(|| postgres_ready(port)).await;
+        restart.await.unwrap();
+        let (first, all) = load
+            .resumed_after(restarting, Duration::from_secs(15))
+            .await;
+        eprintln!(
+            "[measure] postgresql defaults, crash {cycle}: ready {} after the port reopened; \
+             first of 20 tasks served {} after ready ({} after the port reopened), all 20 {} after ready",
+            ms(ready - opened),
+            ms(first.saturating_duration_since(ready)),
+            ms(first - opened),
+            ms(all.saturating_duration_since(ready)),
+        );
+    }
+    load.stop().await;
+}
+
+/// With every default setting, a server that stops answering (black-holed
+/// by the proxy, like a server frozen with SIGSTOP) holds a caller no longer
+/// than `retry_max_elapsed` (10s): the attempt in progress is cut there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defaults_bound_a_call_to_a_frozen_server() {
+    let server = RedisServer::start(&[]);
+    let proxy = FaultProxy::start(server.addr()).await;
+    let db = Dbx::connect(&format!("redis://{}/0?{}", proxy.addr(), extra_params()))
+        .await
+        .unwrap();
+    let kv = db.kv().unwrap();
+    kv.set("k", b"v", None).await.unwrap();
+    proxy.set(Mode::BlackHole);
+    let t = Instant::now();
+    let e = kv.get("k").await.unwrap_err();
+    let took = t.elapsed();
+    eprintln!(
+        "[measure] redis defaults, frozen server: the call returned {e} after {}",
+        ms(took)
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(took < Duration::from_secs(11), "{took:?}");
+    proxy.set(Mode::Pass);
+    proxy.cut_all();
+    until_ok(|| kv.get("k"), Duration::from_secs(10)).await;
 }

@@ -110,6 +110,40 @@ struct Bucket {
     counts: AtomicU64,
 }
 
+/// How long an open breaker waits before the next probe when the last one
+/// met a server that is up but not ready yet (starting, loading, recovering),
+/// at most `open_for`.
+pub(crate) const NOT_READY_RETRY: Duration = Duration::from_millis(50);
+
+/// How an operation that the breaker let through ended, for the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It succeeded, or failed in a way that says nothing about the
+    /// server's health (bad input, a constraint).
+    Healthy,
+    /// A transient failure: the server or the way to it is unwell.
+    Failed,
+    /// The server answered that it is alive but not ready yet.
+    NotReady,
+}
+
+impl Outcome {
+    /// The outcome an operation's result means for the breaker.
+    pub(crate) fn of<T>(result: &Result<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Healthy,
+            Err(e) if e.is_not_ready() => Outcome::NotReady,
+            Err(e)
+                if e.is_transient()
+                    && !matches!(e.kind(), ErrorKind::CircuitOpen | ErrorKind::Closed) =>
+            {
+                Outcome::Failed
+            }
+            Err(_) => Outcome::Healthy,
+        }
+    }
+}
+
 /// What the breaker let through; hand it back with the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pass {
@@ -126,7 +160,8 @@ pub(crate) struct Breaker {
     system: &'static str,
     cfg: BreakerConfig,
     state: AtomicU8,
-    opened_at_ms: AtomicU64,
+    /// While open: when the next probe may go (ms on this breaker's clock).
+    probe_at_ms: AtomicU64,
     consecutive: AtomicU32,
     probes: AtomicU32,
     /// The rolling window, one copy per thread shard so that counting a
@@ -135,6 +170,9 @@ pub(crate) struct Breaker {
     slice_ms: u64,
     epoch: Instant,
     opened_total: AtomicU64,
+    /// Woken whenever the breaker opens (the background health probe waits
+    /// on it, so nothing runs while the breaker stays closed).
+    opened: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Breaker {
@@ -144,14 +182,20 @@ impl Breaker {
             system,
             cfg,
             state: AtomicU8::new(CLOSED),
-            opened_at_ms: AtomicU64::new(0),
+            probe_at_ms: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             probes: AtomicU32::new(0),
             buckets: (0..SHARDS).map(|_| Padded::default()).collect(),
             slice_ms,
             epoch: Instant::now(),
             opened_total: AtomicU64::new(0),
+            opened: std::sync::Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notified each time the breaker opens.
+    pub(crate) fn opened_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.opened.clone()
     }
 
     fn now_ms(&self) -> u64 {
@@ -187,11 +231,10 @@ impl Breaker {
         match self.state.load(Ordering::Acquire) {
             CLOSED => Ok(Pass::Normal),
             OPEN => {
-                let opened = self.opened_at_ms.load(Ordering::Acquire);
-                let open_ms = self.cfg.open_for.as_millis() as u64;
+                let probe_at = self.probe_at_ms.load(Ordering::Acquire);
                 let now = self.now_ms();
-                if now.saturating_sub(opened) < open_ms {
-                    return Err(self.open_error(open_ms - (now - opened)));
+                if now < probe_at {
+                    return Err(self.open_error(probe_at - now));
                 }
                 // Time is up: one caller moves it to half-open.
                 let _ = self.state.compare_exchange(
@@ -228,15 +271,20 @@ impl Breaker {
     /// Record an operation's outcome; `at` is when it ended (the caller has
     /// read the clock already, so the success path reads it no more).
     /// Record an outcome at `now_ms` (from [`ms_at`](Breaker::ms_at)).
-    pub(crate) fn record(&self, pass: Pass, failed: bool, now_ms: u64) {
+    ///
+    /// A probe that meets a server not ready yet opens the breaker again for
+    /// only [`NOT_READY_RETRY`]: the server is coming back, so the next probe
+    /// should not wait a whole `open_for`.
+    pub(crate) fn record(&self, pass: Pass, outcome: Outcome, now_ms: u64) {
+        let failed = outcome != Outcome::Healthy;
         match pass {
             Pass::Off => {}
             Pass::Probe => {
                 self.probes.fetch_sub(1, Ordering::AcqRel);
-                if failed {
-                    self.trip(now_ms);
-                } else {
-                    self.close();
+                match outcome {
+                    Outcome::Healthy => self.close(),
+                    Outcome::NotReady => self.hold(now_ms),
+                    Outcome::Failed => self.trip(now_ms),
                 }
             }
             Pass::Normal => {
@@ -255,10 +303,23 @@ impl Breaker {
         }
     }
 
+    /// Back to open after a probe met a server that is not ready yet: the
+    /// next probe may go after [`NOT_READY_RETRY`] (at most `open_for`). Not
+    /// counted as a new opening.
+    fn hold(&self, now_ms: u64) {
+        let wait = NOT_READY_RETRY.min(self.cfg.open_for).as_millis() as u64;
+        self.probe_at_ms.store(now_ms + wait, Ordering::Release);
+        self.state.store(OPEN, Ordering::Release);
+        tracing::debug!(target: "dbx", system = self.system, "dbx: the server is not ready yet; probing again soon");
+    }
+
     /// Open now (from closed or half-open).
     fn trip(&self, now_ms: u64) {
-        self.opened_at_ms.store(now_ms, Ordering::Release);
+        let open_ms = self.cfg.open_for.as_millis() as u64;
+        self.probe_at_ms
+            .store(now_ms.saturating_add(open_ms), Ordering::Release);
         if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
+            self.opened.notify_one();
             self.opened_total.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("dbx.client.breaker.transitions", "db.system.name" => self.system, "state" => "open")
                 .increment(1);

@@ -38,6 +38,24 @@
 //! as failures: a constraint violation or bad input says nothing about the
 //! server's health.
 //!
+//! Recovery does not wait for user traffic: while the breaker is open a
+//! background task pings the database every `health_check_interval` (default
+//! 100ms) and closes the breaker on the first success, so service resumes
+//! within about that long of the server being ready. A successful
+//! [`Database::health`](crate::Database::health) closes it too. A server that
+//! answers it is up but not ready yet (Redis `LOADING`, PostgreSQL `57P03`
+//! during crash recovery; [`Error::is_not_ready`](crate::Error::is_not_ready))
+//! sends a probe back to waiting only 50ms, not a whole `open_for`. For a
+//! gentler return, `health_check_interval=off` leaves recovery to the probes
+//! of user calls after `breaker_open_for`.
+//!
+//! # The time an operation may take
+//!
+//! Each attempt ends at the smaller of its own deadline (`timeout`, default
+//! 5s) and the operation's total limit (`retry_max_elapsed`, default 10s,
+//! counted from the call, waits for limits and backoff included), so no
+//! call waits longer than `retry_max_elapsed`, even on a frozen server.
+//!
 //! # Cancellation
 //!
 //! Dropping an operation's future stops it at its next await point. The
@@ -57,7 +75,7 @@ pub use retry::RetryConfig;
 
 pub(crate) use breaker::Breaker;
 pub(crate) mod breaker_pass {
-    pub(crate) use super::breaker::Pass;
+    pub(crate) use super::breaker::{Outcome, Pass};
 }
 pub(crate) use limit::{ConcurrencyLimit, RateLimit};
 pub(crate) use retry::RetryBudget;
@@ -76,7 +94,10 @@ pub struct Policy {
     pub breaker: BreakerConfig,
     /// Concurrency and rate limits.
     pub limit: LimitConfig,
-    /// Background health probing while the breaker is not closed; `None` = off.
+    /// How often a background task pings the database while the breaker is
+    /// open, closing it on the first success. Default 100ms; `None` (URL
+    /// `health_check_interval=off`) leaves recovery to user calls' probes
+    /// after `breaker_open_for`, a gentler return.
     pub health_check_interval: Option<Duration>,
     /// How long [`Database::close`](crate::Database::close) waits for
     /// operations in flight before closing the pools.
@@ -89,11 +110,16 @@ impl Default for Policy {
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
             limit: LimitConfig::default(),
-            health_check_interval: None,
+            health_check_interval: Some(DEFAULT_HEALTH_CHECK_INTERVAL),
             close_timeout: Duration::from_secs(10),
         }
     }
 }
+
+/// Default `health_check_interval`: an open breaker's database is pinged
+/// this often, so service resumes within about this long of the server
+/// being ready again.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// URL parameters of the policy, understood by every backend.
 pub const POLICY_PARAMS: &[&str] = &[
@@ -166,7 +192,12 @@ impl Policy {
             "max_concurrency" => self.limit.max_concurrency = Some(parse_u32(name, v)? as usize),
             "rate_limit" => self.limit.rate_per_sec = Some(parse_f64(name, v)?),
             "rate_burst" => self.limit.rate_burst = parse_u32(name, v)?,
-            "health_check_interval" => self.health_check_interval = Some(d(name)?),
+            "health_check_interval" => {
+                self.health_check_interval = match v.trim().to_ascii_lowercase().as_str() {
+                    "off" | "none" | "false" | "0" => None,
+                    _ => Some(d(name)?),
+                }
+            }
             "close_timeout" => self.close_timeout = d(name)?,
             _ => return Ok(false),
         }
@@ -180,7 +211,7 @@ impl Policy {
         self.limit.validate()?;
         if self.health_check_interval.is_some_and(|d| d.is_zero()) {
             return Err(Error::invalid_config(
-                "health_check_interval must be above zero",
+                "health_check_interval must be above zero (or off)",
             ));
         }
         Ok(())

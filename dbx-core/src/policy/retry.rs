@@ -15,8 +15,9 @@ pub struct RetryConfig {
     pub min_backoff: Duration,
     /// Largest backoff delay. Default 1s.
     pub max_backoff: Duration,
-    /// Most time an operation may spend in attempts and backoff before its
-    /// last error is returned. Default 10s.
+    /// Most time an operation may take in all, counted from the call:
+    /// attempts, backoff and waits for limits. An attempt in progress is cut
+    /// off at this bound too, so it is a real upper bound. Default 10s.
     pub max_elapsed: Duration,
     /// Randomize each delay (full jitter), so clients do not retry in lockstep. Default on.
     pub jitter: bool,

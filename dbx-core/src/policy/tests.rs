@@ -22,6 +22,8 @@ enum Step {
     Refused,
     /// A permanent error.
     Permanent,
+    /// The server answers it is up but not ready yet (starting, loading).
+    NotReady,
     /// Take this long, then succeed.
     Slow(Duration),
 }
@@ -49,6 +51,9 @@ impl Fake {
     fn calls(&self) -> usize {
         self.0.calls.load(Ordering::SeqCst)
     }
+    fn pings(&self) -> usize {
+        self.0.pings.load(Ordering::SeqCst)
+    }
     async fn step(&self) -> Result<()> {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         let step = self
@@ -67,6 +72,9 @@ impl Fake {
                 .set_transient(true)
                 .set_never_sent(true)),
             Step::Permanent => Err(Error::new(ErrorKind::Conflict, "duplicate key")),
+            Step::NotReady => Err(Error::new(ErrorKind::Connect, "the server is starting up")
+                .set_never_sent(true)
+                .set_not_ready(true)),
             Step::Slow(d) => {
                 tokio::time::sleep(d).await;
                 Ok(())
@@ -127,8 +135,20 @@ impl Backend for Fake {
     async fn close(&self) {}
 }
 
+/// A database over the scripted driver. The background health probe is off
+/// unless `params` sets it, so tests of other logic count calls exactly;
+/// [`open_db_defaults`] keeps every default.
 fn open_db(fake: &Fake, params: &str) -> Database {
-    let opts = ConnectOptions::from_url(&format!("fake://x?retry_jitter=false&{params}")).unwrap();
+    let probe = if params.contains("health_check_interval") {
+        ""
+    } else {
+        "health_check_interval=off&"
+    };
+    open_db_defaults(fake, &format!("{probe}retry_jitter=false&{params}"))
+}
+
+fn open_db_defaults(fake: &Fake, params: &str) -> Database {
+    let opts = ConnectOptions::from_url(&format!("fake://x?{params}")).unwrap();
     opts.policy().validate().unwrap();
     Database::new(Arc::new(fake.clone()), opts)
 }
@@ -427,6 +447,140 @@ async fn background_probe_closes_a_recovered_breaker() {
     );
     let h = db.health().await.unwrap();
     assert_eq!(h.breaker, BreakerState::Closed);
+}
+
+/// With every default, an open breaker closes within one probe interval
+/// (100ms) of the server answering again, and nothing is pinged while the
+/// breaker is closed.
+#[tokio::test(start_paused = true)]
+async fn defaults_recover_within_the_probe_interval() {
+    let fake = Fake::new(&[]);
+    let db = open_db_defaults(&fake, "");
+    let kv = db.kv().unwrap();
+    kv.get("k").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(fake.pings(), 0, "no probing while the breaker is closed");
+    // Five operations fail with transient errors after all their retries.
+    fake.push(&[Transient; 15]);
+    for _ in 0..5 {
+        let _ = kv.get("k").await;
+    }
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    // The server is back (the script succeeds from here on).
+    tokio::time::sleep(Duration::from_millis(110)).await;
+    assert_eq!(
+        db.breaker_state(),
+        BreakerState::Closed,
+        "closed by the probe, long before breaker_open_for (1s)"
+    );
+    assert_eq!(fake.pings(), 1);
+    assert!(kv.get("k").await.is_ok());
+}
+
+/// The background probe keeps pinging a server that answers "not ready"
+/// and closes the breaker on the first ping after it is ready.
+#[tokio::test(start_paused = true)]
+async fn background_probe_waits_out_a_server_that_is_not_ready() {
+    let fake = Fake::new(&[Transient; 5]);
+    let db = open_db(
+        &fake,
+        "retry_max_attempts=1&breaker_open_for=60s&health_check_interval=100ms",
+    );
+    for _ in 0..5 {
+        let _ = db.kv().unwrap().get("k").await;
+    }
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    fake.push(&[NotReady, NotReady, NotReady]);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(fake.pings(), 3);
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fake.pings(), 4);
+    assert_eq!(db.breaker_state(), BreakerState::Closed);
+}
+
+/// A user call's probe that meets a server not ready yet sends the breaker
+/// back to waiting for 50ms, not a whole `breaker_open_for`.
+#[tokio::test(start_paused = true)]
+async fn probe_meeting_a_server_not_ready_probes_again_soon() {
+    let fake = Fake::new(&[Transient; 5]);
+    let db = open_db(&fake, "retry_max_attempts=1&breaker_open_for=1s");
+    let kv = db.kv().unwrap();
+    for _ in 0..5 {
+        let _ = kv.get("k").await;
+    }
+    tokio::time::advance(Duration::from_millis(1001)).await;
+    fake.push(&[NotReady]);
+    let e = kv.get("k").await.unwrap_err();
+    assert!(e.is_not_ready(), "{e}");
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    let e = kv.get("k").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{e}");
+    tokio::time::advance(Duration::from_millis(51)).await;
+    assert!(kv.get("k").await.is_ok(), "probed again after 50ms");
+    assert_eq!(db.breaker_state(), BreakerState::Closed);
+    assert_eq!(db.breaker_opened(), 1, "not counted as a new opening");
+}
+
+/// `health()` reaching the server closes an open breaker, so it never says
+/// OK while user calls keep failing with CircuitOpen.
+#[tokio::test(start_paused = true)]
+async fn successful_health_check_closes_an_open_breaker() {
+    let fake = Fake::new(&[Transient; 5]);
+    let db = open_db(&fake, "retry_max_attempts=1&breaker_open_for=60s");
+    let kv = db.kv().unwrap();
+    for _ in 0..5 {
+        let _ = kv.get("k").await;
+    }
+    assert_eq!(
+        kv.get("k").await.unwrap_err().kind(),
+        ErrorKind::CircuitOpen
+    );
+    fake.push(&[Transient]);
+    assert!(db.health().await.is_err());
+    assert_eq!(db.breaker_state(), BreakerState::Open, "a failed check");
+    let h = db.health().await.unwrap();
+    assert_eq!(h.breaker, BreakerState::Closed);
+    assert!(kv.get("k").await.is_ok());
+}
+
+/// `retry_max_elapsed` bounds the whole call, an attempt in progress
+/// included: a frozen server holds a caller no longer than that.
+#[tokio::test(start_paused = true)]
+async fn total_limit_cuts_an_attempt_in_progress() {
+    let fake = Fake::new(&[Slow(Duration::from_secs(40))]);
+    let db = open_db(&fake, "timeout=30s&retry_max_elapsed=10s");
+    let start = tokio::time::Instant::now();
+    let e = db.kv().unwrap().get("k").await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.to_string().contains("retry_max_elapsed"), "{e}");
+    assert_eq!(fake.calls(), 1);
+
+    // With the defaults (5s per attempt, 10s in all) a frozen server gets
+    // two attempts, the second cut short by the total limit.
+    let fake = Fake::new(&[Slow(Duration::from_secs(60)); 3]);
+    let db = open_db_defaults(&fake, "");
+    let start = tokio::time::Instant::now();
+    let e = db.kv().unwrap().get("k").await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(10), "{e}");
+    assert_eq!((fake.calls(), e.attempts()), (2, 2), "{e}");
+}
+
+#[test]
+fn health_check_interval_can_be_turned_off() {
+    let o = ConnectOptions::from_url("fake://x").unwrap();
+    assert_eq!(
+        o.policy().health_check_interval,
+        Some(Duration::from_millis(100))
+    );
+    let o = ConnectOptions::from_url("fake://x?health_check_interval=off").unwrap();
+    assert_eq!(o.policy().health_check_interval, None);
+    let o = ConnectOptions::from_url("fake://x?health_check_interval=1s").unwrap();
+    assert_eq!(
+        o.policy().health_check_interval,
+        Some(Duration::from_secs(1))
+    );
 }
 
 #[test]
