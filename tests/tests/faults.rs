@@ -504,6 +504,51 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Crash the server under `load` and start it again, `cycles()` times,
+/// printing when the server was ready and when the load was served again.
+/// `stop` and `start` block (they run on a blocking thread); `ready` judges
+/// one connection to `port`.
+async fn crash_cycles<R, Fut>(
+    what: &str,
+    db: &Dbx,
+    load: &Load,
+    port: u16,
+    stop: impl Fn(),
+    start: impl FnOnce() + Clone + Send + 'static,
+    ready: R,
+) where
+    R: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for cycle in 1..=cycles() {
+        load.resumed_after(Instant::now(), Duration::from_secs(10))
+            .await;
+        stop();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_ne!(
+            db.breaker_state(),
+            BreakerState::Closed,
+            "the breaker opened"
+        );
+        let restarting = Instant::now();
+        let restart = tokio::task::spawn_blocking(start.clone());
+        let opened = port_opens(port).await;
+        let ready = ready_at(&ready).await;
+        restart.await.unwrap();
+        let (first, all) = load
+            .resumed_after(restarting, Duration::from_secs(15))
+            .await;
+        eprintln!(
+            "[measure] {what} defaults, crash {cycle}: ready {} after the port reopened; \
+             first of 20 tasks served {} after ready ({} after the port reopened), all 20 {} after ready",
+            ms(ready - opened),
+            ms(first.saturating_duration_since(ready)),
+            ms(first - opened),
+            ms(all.saturating_duration_since(ready)),
+        );
+    }
+}
+
 /// With every default setting, 20 tasks of load, Redis killed (SIGKILL) and
 /// restarted: service resumes soon after the server is ready again. Prints
 /// the figures per cycle; asserts only that service resumes.
@@ -520,34 +565,17 @@ async fn defaults_resume_service_soon_after_a_redis_crash() {
         let kv = kv.clone();
         async move { kv.get("k").await.is_ok() }
     });
-    for cycle in 1..=cycles() {
-        load.resumed_after(Instant::now(), Duration::from_secs(10))
-            .await;
-        server.stop();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_ne!(
-            db.breaker_state(),
-            BreakerState::Closed,
-            "the breaker opened"
-        );
-        let restarting = Instant::now();
-        let s = server.clone();
-        let restart = tokio::task::spawn_blocking(move || s.restart());
-        let opened = port_opens(port).await;
-        let ready = ready_at(|| redis_ready(port)).await;
-        restart.await.unwrap();
-        let (first, all) = load
-            .resumed_after(restarting, Duration::from_secs(10))
-            .await;
-        eprintln!(
-            "[measure] redis defaults, crash {cycle}: ready {} after the port reopened; \
-             first of 20 tasks served {} after ready ({} after the port reopened), all 20 {} after ready",
-            ms(ready - opened),
-            ms(first.saturating_duration_since(ready)),
-            ms(first - opened),
-            ms(all.saturating_duration_since(ready)),
-        );
-    }
+    let s = server.clone();
+    crash_cycles(
+        "redis",
+        &db,
+        &load,
+        port,
+        || server.stop(),
+        move || s.restart(),
+        || redis_ready(port),
+    )
+    .await;
     load.stop().await;
 }
 
@@ -565,34 +593,17 @@ async fn defaults_resume_service_soon_after_a_postgres_crash() {
         let sql = sql.clone();
         async move { sql.query("SELECT 1", params![]).await.is_ok() }
     });
-    for cycle in 1..=cycles() {
-        load.resumed_after(Instant::now(), Duration::from_secs(10))
-            .await;
-        server.stop();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_ne!(
-            db.breaker_state(),
-            BreakerState::Closed,
-            "the breaker opened"
-        );
-        let restarting = Instant::now();
-        let s = server.clone();
-        let restart = tokio::task::spawn_blocking(move || s.start_again());
-        let opened = port_opens(port).await;
-        let ready = ready_at(|| postgres_ready(port)).await;
-        restart.await.unwrap();
-        let (first, all) = load
-            .resumed_after(restarting, Duration::from_secs(15))
-            .await;
-        eprintln!(
-            "[measure] postgresql defaults, crash {cycle}: ready {} after the port reopened; \
-             first of 20 tasks served {} after ready ({} after the port reopened), all 20 {} after ready",
-            ms(ready - opened),
-            ms(first.saturating_duration_since(ready)),
-            ms(first - opened),
-            ms(all.saturating_duration_since(ready)),
-        );
-    }
+    let s = server.clone();
+    crash_cycles(
+        "postgresql",
+        &db,
+        &load,
+        port,
+        || server.stop(),
+        move || s.start_again(),
+        || postgres_ready(port),
+    )
+    .await;
     load.stop().await;
 }
 

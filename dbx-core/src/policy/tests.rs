@@ -153,6 +153,18 @@ fn open_db_defaults(fake: &Fake, params: &str) -> Database {
     Database::new(Arc::new(fake.clone()), opts)
 }
 
+/// A database over the scripted driver whose breaker five transient
+/// failures have just opened (one attempt per operation; `params` adds to that).
+async fn tripped(params: &str) -> (Fake, Database) {
+    let fake = Fake::new(&[Transient; 5]);
+    let db = open_db(&fake, &format!("retry_max_attempts=1&{params}"));
+    for _ in 0..5 {
+        let _ = db.kv().unwrap().get("k").await;
+    }
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    (fake, db)
+}
+
 use Step::*;
 
 #[tokio::test(start_paused = true)]
@@ -429,15 +441,7 @@ async fn dropped_operations_release_everything() {
 
 #[tokio::test(start_paused = true)]
 async fn background_probe_closes_a_recovered_breaker() {
-    let fake = Fake::new(&[Transient; 5]);
-    let db = open_db(
-        &fake,
-        "retry_max_attempts=1&breaker_open_for=60s&health_check_interval=100ms",
-    );
-    for _ in 0..5 {
-        let _ = db.kv().unwrap().get("k").await;
-    }
-    assert_eq!(db.breaker_state(), BreakerState::Open);
+    let (fake, db) = tripped("breaker_open_for=60s&health_check_interval=100ms").await;
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(fake.0.pings.load(Ordering::SeqCst) >= 1);
     assert_eq!(
@@ -481,15 +485,7 @@ async fn defaults_recover_within_the_probe_interval() {
 /// and closes the breaker on the first ping after it is ready.
 #[tokio::test(start_paused = true)]
 async fn background_probe_waits_out_a_server_that_is_not_ready() {
-    let fake = Fake::new(&[Transient; 5]);
-    let db = open_db(
-        &fake,
-        "retry_max_attempts=1&breaker_open_for=60s&health_check_interval=100ms",
-    );
-    for _ in 0..5 {
-        let _ = db.kv().unwrap().get("k").await;
-    }
-    assert_eq!(db.breaker_state(), BreakerState::Open);
+    let (fake, db) = tripped("breaker_open_for=60s&health_check_interval=100ms").await;
     fake.push(&[NotReady, NotReady, NotReady]);
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(fake.pings(), 3);
@@ -503,12 +499,8 @@ async fn background_probe_waits_out_a_server_that_is_not_ready() {
 /// back to waiting for 50ms, not a whole `breaker_open_for`.
 #[tokio::test(start_paused = true)]
 async fn probe_meeting_a_server_not_ready_probes_again_soon() {
-    let fake = Fake::new(&[Transient; 5]);
-    let db = open_db(&fake, "retry_max_attempts=1&breaker_open_for=1s");
+    let (fake, db) = tripped("breaker_open_for=1s").await;
     let kv = db.kv().unwrap();
-    for _ in 0..5 {
-        let _ = kv.get("k").await;
-    }
     tokio::time::advance(Duration::from_millis(1001)).await;
     fake.push(&[NotReady]);
     let e = kv.get("k").await.unwrap_err();
@@ -526,12 +518,8 @@ async fn probe_meeting_a_server_not_ready_probes_again_soon() {
 /// OK while user calls keep failing with CircuitOpen.
 #[tokio::test(start_paused = true)]
 async fn successful_health_check_closes_an_open_breaker() {
-    let fake = Fake::new(&[Transient; 5]);
-    let db = open_db(&fake, "retry_max_attempts=1&breaker_open_for=60s");
+    let (fake, db) = tripped("breaker_open_for=60s").await;
     let kv = db.kv().unwrap();
-    for _ in 0..5 {
-        let _ = kv.get("k").await;
-    }
     assert_eq!(
         kv.get("k").await.unwrap_err().kind(),
         ErrorKind::CircuitOpen
