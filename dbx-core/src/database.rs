@@ -213,6 +213,16 @@ impl Ctx {
         }
     }
 
+    /// Check an operation's input before the policy sees it: a refusal
+    /// takes no concurrency slot or rate-limit token, and is no outcome for
+    /// the circuit breaker. It is counted in the stats' errors by kind.
+    pub(crate) fn check<T>(&self, op: Op, checked: Result<T>) -> Result<T> {
+        checked.map_err(|e| {
+            self.counters.record_error(e.kind());
+            e.with_backend(self.backend).with_operation(op.name)
+        })
+    }
+
     fn enter(&self) -> Result<InFlight<'_>> {
         self.in_flight.add(1);
         let guard = InFlight(self);

@@ -873,14 +873,19 @@ impl Collection {
         &*self.docs.store
     }
 
+    /// Check the collection name and `checked` (the operation's other
+    /// input) before the policy sees the operation.
+    fn check<T>(&self, op: Op, checked: Result<T>) -> Result<T> {
+        self.ctx()
+            .check(op, check_collection(&self.name).and(checked))
+    }
+
     /// Insert one document; returns its `_id` (generated if absent).
     pub async fn insert_one(&self, doc: &Value) -> Result<Value> {
+        let op = Op::once("docs.insert_one");
+        self.check(op, check_document(doc))?;
         self.ctx()
-            .run(Op::once("docs.insert_one"), || async move {
-                check_collection(&self.name)?;
-                check_document(doc)?;
-                self.store().insert_one(&self.name, doc).await
-            })
+            .run(op, || self.store().insert_one(&self.name, doc))
             .await
     }
 
@@ -895,18 +900,16 @@ impl Collection {
     /// stops at that document, the ones before it stay inserted (use a
     /// [transaction](Docs::begin) for all or none).
     pub async fn insert_many(&self, docs: &[Value]) -> Result<Vec<Value>> {
+        let op = Op::once("docs.insert_many");
+        let checked = docs.iter().enumerate().try_for_each(|(i, d)| {
+            check_document(d).map_err(|e| invalid(format!("document {i}: {}", e.message())))
+        });
+        self.check(op, checked)?;
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
         self.ctx()
-            .run(Op::once("docs.insert_many"), || async move {
-                check_collection(&self.name)?;
-                for (i, d) in docs.iter().enumerate() {
-                    check_document(d)
-                        .map_err(|e| invalid(format!("document {i}: {}", e.message())))?;
-                }
-                if docs.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.store().insert_many(&self.name, docs).await
-            })
+            .run(op, || self.store().insert_many(&self.name, docs))
             .await
     }
 
@@ -922,14 +925,13 @@ impl Collection {
 
     /// Stream the documents matching `filter`, fetched in batches as consumed.
     pub async fn find(&self, filter: &Value, options: FindOptions) -> Result<DocStream> {
-        let options = &options;
+        let op = Op::idempotent("docs.find");
+        self.check(
+            op,
+            check_filter(filter).and_then(|()| check_find_options(&options)),
+        )?;
         self.ctx()
-            .run(Op::idempotent("docs.find"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                check_find_options(options)?;
-                self.store().find(&self.name, filter, options).await
-            })
+            .run(op, || self.store().find(&self.name, filter, &options))
             .await
     }
 
@@ -965,14 +967,13 @@ impl Collection {
         filter: &Value,
         options: FindOptions,
     ) -> Result<Option<Value>> {
-        let options = &options;
+        let op = Op::idempotent("docs.find_one");
+        self.check(
+            op,
+            check_filter(filter).and_then(|()| check_find_options(&options)),
+        )?;
         self.ctx()
-            .run(Op::idempotent("docs.find_one"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                check_find_options(options)?;
-                self.store().find_one(&self.name, filter, options).await
-            })
+            .run(op, || self.store().find_one(&self.name, filter, &options))
             .await
     }
 
@@ -999,14 +1000,11 @@ impl Collection {
         } else {
             Op::once(op)
         };
+        self.check(op, check_filter(filter).and_then(|()| check_update(update)))?;
         self.ctx()
-            .run(op, || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                check_update(update)?;
+            .run(op, || {
                 self.store()
                     .update(&self.name, filter, update, many, upsert)
-                    .await
             })
             .await
     }
@@ -1039,14 +1037,15 @@ impl Collection {
         replacement: &Value,
         upsert: bool,
     ) -> Result<UpdateResult> {
+        let op = Op::idempotent("docs.replace_one");
+        self.check(
+            op,
+            check_filter(filter).and_then(|()| check_document(replacement)),
+        )?;
         self.ctx()
-            .run(Op::idempotent("docs.replace_one"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                check_document(replacement)?;
+            .run(op, || {
                 self.store()
                     .replace_one(&self.name, filter, replacement, upsert)
-                    .await
             })
             .await
     }
@@ -1064,79 +1063,69 @@ impl Collection {
 
     /// Delete the first matching document; `1` if one was deleted.
     pub async fn delete_one(&self, filter: &Value) -> Result<u64> {
+        let op = Op::once("docs.delete_one");
+        self.check(op, check_filter(filter))?;
         self.ctx()
-            .run(Op::once("docs.delete_one"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                self.store().delete(&self.name, filter, false).await
-            })
+            .run(op, || self.store().delete(&self.name, filter, false))
             .await
     }
 
     /// Delete every matching document; returns how many.
     pub async fn delete_many(&self, filter: &Value) -> Result<u64> {
+        let op = Op::idempotent("docs.delete_many");
+        self.check(op, check_filter(filter))?;
         self.ctx()
-            .run(Op::idempotent("docs.delete_many"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                self.store().delete(&self.name, filter, true).await
-            })
+            .run(op, || self.store().delete(&self.name, filter, true))
             .await
     }
 
     /// Count the documents matching `filter` (`{}` for all).
     pub async fn count(&self, filter: &Value) -> Result<u64> {
+        let op = Op::idempotent("docs.count");
+        self.check(op, check_filter(filter))?;
         self.ctx()
-            .run(Op::idempotent("docs.count"), || async move {
-                check_collection(&self.name)?;
-                check_filter(filter)?;
-                self.store().count(&self.name, filter).await
-            })
+            .run(op, || self.store().count(&self.name, filter))
             .await
     }
 
     /// Create an index (no-op if the same one exists); returns its name.
     pub async fn create_index(&self, index: IndexSpec) -> Result<String> {
-        let index = &index;
+        let op = Op::idempotent("docs.create_index");
+        self.check(op, check_index(&index))?;
         self.ctx()
-            .run(Op::idempotent("docs.create_index"), || async move {
-                check_collection(&self.name)?;
-                check_index(index)?;
-                self.store().create_index(&self.name, index).await
-            })
+            .run(op, || self.store().create_index(&self.name, &index))
             .await
     }
 
     /// Drop an index by name ([`NotFound`](ErrorKind::NotFound) if missing).
     pub async fn drop_index(&self, name: &str) -> Result<()> {
+        let op = Op::once("docs.drop_index");
+        let checked = if name.is_empty() || name == "*" {
+            Err(invalid(format!("index name {name:?} is not valid")))
+        } else {
+            Ok(())
+        };
+        self.check(op, checked)?;
         self.ctx()
-            .run(Op::once("docs.drop_index"), || async move {
-                check_collection(&self.name)?;
-                if name.is_empty() || name == "*" {
-                    return Err(invalid(format!("index name {name:?} is not valid")));
-                }
-                self.store().drop_index(&self.name, name).await
-            })
+            .run(op, || self.store().drop_index(&self.name, name))
             .await
     }
 
     /// Names of the collection's indexes.
     pub async fn list_indexes(&self) -> Result<Vec<String>> {
+        let op = Op::idempotent("docs.list_indexes");
+        self.check(op, Ok(()))?;
         self.ctx()
-            .run(Op::idempotent("docs.list_indexes"), || async move {
-                check_collection(&self.name)?;
-                self.store().list_indexes(&self.name).await
-            })
+            .run(op, || self.store().list_indexes(&self.name))
             .await
     }
 
     /// Drop the collection, its documents and indexes (no error if missing).
     pub async fn drop(&self) -> Result<()> {
+        let op = Op::idempotent("docs.drop");
+        self.check(op, Ok(()))?;
         self.ctx()
-            .run(Op::idempotent("docs.drop"), || async move {
-                check_collection(&self.name)?;
-                self.store().drop_collection(&self.name).await
-            })
+            .run(op, || self.store().drop_collection(&self.name))
             .await
     }
 }

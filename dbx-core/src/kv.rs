@@ -164,6 +164,13 @@ fn check_opt_ttl(ttl: Option<Duration>) -> Result<Option<Duration>> {
     ttl.map(check_ttl).transpose()
 }
 
+/// Check a key, its value and an optional TTL; the TTL as stored.
+fn check_entry(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<Option<Duration>> {
+    check_key(key)?;
+    check_value(value)?;
+    check_opt_ttl(ttl)
+}
+
 /// Parse a stored value as `incr` does: ASCII decimal `i64`, as Redis.
 pub fn parse_counter(key: &str, value: &[u8]) -> Result<i64> {
     let text = std::str::from_utf8(value).ok();
@@ -261,17 +268,16 @@ impl Kv {
         }
     }
 
+    /// `op`, retried as idempotent if the handle says so.
+    fn op(&self, op: Op) -> Op {
+        op.forced(self.force_idempotent)
+    }
+
     /// The value of `key`, or `None` if it is missing or expired.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.ctx
-            .run(
-                Op::idempotent("kv.get").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    self.store.get(key).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.get"));
+        self.ctx.check(op, check_key(key))?;
+        self.ctx.run(op, || self.store.get(key)).await
     }
 
     /// Store `value` under `key` with an optional TTL, replacing any previous
@@ -283,17 +289,9 @@ impl Kv {
         ttl: Option<Duration>,
     ) -> Result<()> {
         let value = value.as_ref();
-        self.ctx
-            .run(
-                Op::idempotent("kv.set").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    check_value(value)?;
-                    let ttl = check_opt_ttl(ttl)?;
-                    self.store.set(key, value, ttl).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.set"));
+        let ttl = self.ctx.check(op, check_entry(key, value, ttl))?;
+        self.ctx.run(op, || self.store.set(key, value, ttl)).await
     }
 
     /// Store only if `key` is absent or expired; `true` if this call stored it.
@@ -304,75 +302,46 @@ impl Kv {
         ttl: Option<Duration>,
     ) -> Result<bool> {
         let value = value.as_ref();
+        let op = self.op(Op::once("kv.set_nx"));
+        let ttl = self.ctx.check(op, check_entry(key, value, ttl))?;
         self.ctx
-            .run(
-                Op::once("kv.set_nx").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    check_value(value)?;
-                    let ttl = check_opt_ttl(ttl)?;
-                    self.store.set_nx(key, value, ttl).await
-                },
-            )
+            .run(op, || self.store.set_nx(key, value, ttl))
             .await
     }
 
     /// Remove `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        self.ctx
-            .run(
-                Op::idempotent("kv.delete").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    self.store.delete(key).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.delete"));
+        self.ctx.check(op, check_key(key))?;
+        self.ctx.run(op, || self.store.delete(key)).await
     }
 
     /// Whether `key` exists (and has not expired).
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        self.ctx
-            .run(
-                Op::idempotent("kv.exists").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    self.store.exists(key).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.exists"));
+        self.ctx.check(op, check_key(key))?;
+        self.ctx.run(op, || self.store.exists(key)).await
     }
 
     /// Atomically add `delta` (may be negative) to the integer stored at
     /// `key`, starting from 0 if missing; returns the new value. The key's
     /// TTL, if any, is kept.
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        self.ctx
-            .run(
-                Op::once("kv.incr").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    self.store.incr(key, delta).await
-                },
-            )
-            .await
+        let op = self.op(Op::once("kv.incr"));
+        self.ctx.check(op, check_key(key))?;
+        self.ctx.run(op, || self.store.incr(key, delta)).await
     }
 
     /// Values of several keys, in the order asked, in one round trip.
     pub async fn mget<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let op = self.op(Op::idempotent("kv.mget"));
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
         self.ctx
-            .run(
-                Op::idempotent("kv.mget").forced(self.force_idempotent),
-                || async move {
-                    let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-                    keys.iter().try_for_each(|k| check_key(k))?;
-                    if keys.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    self.store.mget(&keys).await
-                },
-            )
-            .await
+            .check(op, keys.iter().try_for_each(|k| check_key(k)))?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ctx.run(op, || self.store.mget(&keys)).await
     }
 
     /// Store several entries, all or none, each with the same optional TTL.
@@ -382,53 +351,36 @@ impl Kv {
         K: AsRef<str> + Sync,
         V: AsRef<[u8]> + Sync,
     {
-        self.ctx
-            .run(
-                Op::idempotent("kv.mset").forced(self.force_idempotent),
-                || async move {
-                    let entries: Vec<(&str, &[u8])> = entries
-                        .iter()
-                        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-                        .collect();
-                    for (k, v) in &entries {
-                        check_key(k)?;
-                        check_value(v)?;
-                    }
-                    let ttl = check_opt_ttl(ttl)?;
-                    if entries.is_empty() {
-                        return Ok(());
-                    }
-                    self.store.mset(&entries, ttl).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.mset"));
+        let entries: Vec<(&str, &[u8])> = entries
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        let checked = entries
+            .iter()
+            .try_for_each(|(k, v)| check_key(k).and_then(|()| check_value(v)))
+            .and_then(|()| check_opt_ttl(ttl));
+        let ttl = self.ctx.check(op, checked)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.ctx.run(op, || self.store.mset(&entries, ttl)).await
     }
 
     /// Give an existing key a TTL; `false` if the key does not exist.
     pub async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.ctx
-            .run(
-                Op::idempotent("kv.expire").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    let ttl = check_ttl(ttl)?;
-                    self.store.expire(key, ttl).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.expire"));
+        let ttl = self
+            .ctx
+            .check(op, check_key(key).and_then(|()| check_ttl(ttl)))?;
+        self.ctx.run(op, || self.store.expire(key, ttl)).await
     }
 
     /// Whether `key` is missing, persistent, or expiring (and when).
     pub async fn ttl(&self, key: &str) -> Result<Ttl> {
-        self.ctx
-            .run(
-                Op::idempotent("kv.ttl").forced(self.force_idempotent),
-                || async move {
-                    check_key(key)?;
-                    self.store.ttl(key).await
-                },
-            )
-            .await
+        let op = self.op(Op::idempotent("kv.ttl"));
+        self.ctx.check(op, check_key(key))?;
+        self.ctx.run(op, || self.store.ttl(key)).await
     }
 
     /// Decode the value of `key` from JSON.

@@ -159,8 +159,13 @@ impl Counters {
     pub(crate) fn record(&self, elapsed: Duration, error: Option<ErrorKind>) {
         self.latency.record(elapsed);
         if let Some(kind) = error {
-            self.errors[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+            self.record_error(kind);
         }
+    }
+
+    /// Count an error alone (an operation refused before it ran).
+    pub(crate) fn record_error(&self, kind: ErrorKind) {
+        self.errors[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the connection gauges are due (at most once a second).

@@ -1343,20 +1343,22 @@ impl VectorCollection {
         &*self.vectors.store
     }
 
+    /// Check the collection name and `checked` (the operation's other
+    /// input) before the policy sees the operation.
+    fn check<T>(&self, op: Op, checked: Result<T>) -> Result<T> {
+        self.ctx()
+            .check(op, check_collection_name(&self.name).and(checked))
+    }
+
     /// Create the collection; [`Conflict`](ErrorKind::Conflict) if it exists.
     pub async fn create(&self, dimension: usize, distance: Distance) -> Result<()> {
+        let op = Op::once("vector.create_collection");
+        self.check(op, check_dimension(dimension))?;
         self.ctx()
-            .run_attrs(
-                Op::once("vector.create_collection"),
-                dims(dimension),
-                || async move {
-                    check_collection_name(&self.name)?;
-                    check_dimension(dimension)?;
-                    self.store()
-                        .create_collection(&self.name, dimension, distance)
-                        .await
-                },
-            )
+            .run_attrs(op, dims(dimension), || {
+                self.store()
+                    .create_collection(&self.name, dimension, distance)
+            })
             .await
     }
 
@@ -1385,22 +1387,20 @@ impl VectorCollection {
 
     /// Drop the collection and its points; whether it existed.
     pub async fn drop(&self) -> Result<bool> {
+        let op = Op::idempotent("vector.drop_collection");
+        self.check(op, Ok(()))?;
         self.ctx()
-            .run(Op::idempotent("vector.drop_collection"), || async move {
-                check_collection_name(&self.name)?;
-                self.store().drop_collection(&self.name).await
-            })
+            .run(op, || self.store().drop_collection(&self.name))
             .await
     }
 
     /// The collection's dimension, distance and size, or `None` if it does
     /// not exist.
     pub async fn info(&self) -> Result<Option<CollectionInfo>> {
+        let op = Op::idempotent("vector.collection_info");
+        self.check(op, Ok(()))?;
         self.ctx()
-            .run(Op::idempotent("vector.collection_info"), || async move {
-                check_collection_name(&self.name)?;
-                self.store().collection_info(&self.name).await
-            })
+            .run(op, || self.store().collection_info(&self.name))
             .await
     }
 
@@ -1409,16 +1409,11 @@ impl VectorCollection {
     pub async fn upsert(&self, points: &[Point]) -> Result<()> {
         let dim = points.first().map_or(0, |p| p.vector.len());
         let attrs = dims(dim);
-        if let Err(e) = check_collection_name(&self.name).and_then(|()| check_points(points)) {
-            return Err(e
-                .with_backend(self.ctx().backend())
-                .with_operation("vector.upsert"));
-        }
+        let op = Op::idempotent("vector.upsert");
+        self.check(op, check_points(points))?;
         for batch in points.chunks(UPSERT_BATCH) {
             self.ctx()
-                .run_attrs(Op::idempotent("vector.upsert"), attrs, || {
-                    self.store().upsert(&self.name, batch)
-                })
+                .run_attrs(op, attrs, || self.store().upsert(&self.name, batch))
                 .await?;
         }
         Ok(())
@@ -1447,16 +1442,14 @@ impl VectorCollection {
                 distinct.push(*id);
             }
         }
-        let distinct = &distinct;
+        let op = Op::idempotent("vector.get");
+        self.check(op, Ok(()))?;
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut found = self
             .ctx()
-            .run(Op::idempotent("vector.get"), || async move {
-                check_collection_name(&self.name)?;
-                if distinct.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.store().get(&self.name, distinct, include).await
-            })
+            .run(op, || self.store().get(&self.name, &distinct, include))
             .await?;
         found.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(found)
@@ -1469,14 +1462,13 @@ impl VectorCollection {
 
     /// Delete the points with these ids (missing ones are ignored).
     pub async fn delete(&self, ids: &[PointId]) -> Result<()> {
+        let op = Op::idempotent("vector.delete");
+        self.check(op, Ok(()))?;
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.ctx()
-            .run(Op::idempotent("vector.delete"), || async move {
-                check_collection_name(&self.name)?;
-                if ids.is_empty() {
-                    return Ok(());
-                }
-                self.store().delete_ids(&self.name, ids).await
-            })
+            .run(op, || self.store().delete_ids(&self.name, ids))
             .await
     }
 
@@ -1484,39 +1476,38 @@ impl VectorCollection {
     /// [`InvalidInput`](ErrorKind::InvalidInput), so that a filter built
     /// from nothing does not delete everything (drop the collection for that).
     pub async fn delete_where(&self, filter: &Filter) -> Result<()> {
+        let op = Op::idempotent("vector.delete");
+        let checked = filter.check().and_then(|()| {
+            if filter.is_empty() {
+                Err(invalid(
+                    "delete_where with an empty filter would delete every point; drop the collection instead",
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        self.check(op, checked)?;
         self.ctx()
-            .run(Op::idempotent("vector.delete"), || async move {
-                check_collection_name(&self.name)?;
-                filter.check()?;
-                if filter.is_empty() {
-                    return Err(invalid(
-                        "delete_where with an empty filter would delete every point; drop the collection instead",
-                    ));
-                }
-                self.store().delete_where(&self.name, filter).await
-            })
+            .run(op, || self.store().delete_where(&self.name, filter))
             .await
     }
 
     /// The number of points (exact).
     pub async fn count(&self) -> Result<u64> {
+        let op = Op::idempotent("vector.count");
+        self.check(op, Ok(()))?;
         self.ctx()
-            .run(Op::idempotent("vector.count"), || async move {
-                check_collection_name(&self.name)?;
-                self.store().count(&self.name, None).await
-            })
+            .run(op, || self.store().count(&self.name, None))
             .await
     }
 
     /// The number of points passing `filter` (exact).
     pub async fn count_where(&self, filter: &Filter) -> Result<u64> {
+        let op = Op::idempotent("vector.count");
+        self.check(op, filter.check())?;
+        let filter = Some(filter).filter(|f| !f.is_empty());
         self.ctx()
-            .run(Op::idempotent("vector.count"), || async move {
-                check_collection_name(&self.name)?;
-                filter.check()?;
-                let filter = Some(filter).filter(|f| !f.is_empty());
-                self.store().count(&self.name, filter).await
-            })
+            .run(op, || self.store().count(&self.name, filter))
             .await
     }
 
@@ -1527,13 +1518,11 @@ impl VectorCollection {
             dimensions: Some(search.vector.len() as u64),
             ..Attrs::default()
         };
+        let op = Op::idempotent("vector.search");
+        self.check(op, search.check())?;
         let mut hits = self
             .ctx()
-            .run_attrs(Op::idempotent("vector.search"), attrs, || async move {
-                check_collection_name(&self.name)?;
-                search.check()?;
-                self.store().search(&self.name, search).await
-            })
+            .run_attrs(op, attrs, || self.store().search(&self.name, search))
             .await?;
         order_ties(&mut hits);
         Ok(hits)

@@ -118,9 +118,11 @@ pub(crate) const NOT_READY_RETRY: Duration = Duration::from_millis(50);
 /// How an operation that the breaker let through ended, for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// It succeeded, or failed in a way that says nothing about the
-    /// server's health (bad input, a constraint).
+    /// It succeeded.
     Healthy,
+    /// It failed in a way that says nothing about the server's health (a
+    /// constraint, bad input the driver refused): not counted at all.
+    Ignored,
     /// A transient failure: the server or the way to it is unwell.
     Failed,
     /// The server answered that it is alive but not ready yet.
@@ -139,7 +141,7 @@ impl Outcome {
             {
                 Outcome::Failed
             }
-            Err(_) => Outcome::Healthy,
+            Err(_) => Outcome::Ignored,
         }
     }
 }
@@ -275,16 +277,29 @@ impl Breaker {
     /// A probe that meets a server not ready yet opens the breaker again for
     /// only [`NOT_READY_RETRY`]: the server is coming back, so the next probe
     /// should not wait a whole `open_for`.
+    ///
+    /// An [`Ignored`](Outcome::Ignored) outcome changes nothing: a probe that
+    /// ends so only gives its slot back (the breaker stays half-open), and a
+    /// normal call neither counts in the window nor ends a failure streak.
     pub(crate) fn record(&self, pass: Pass, outcome: Outcome, now_ms: u64) {
-        let failed = outcome != Outcome::Healthy;
+        let failed = match outcome {
+            Outcome::Healthy => false,
+            Outcome::Failed | Outcome::NotReady => true,
+            Outcome::Ignored => {
+                if pass == Pass::Probe {
+                    self.probes.fetch_sub(1, Ordering::AcqRel);
+                }
+                return;
+            }
+        };
         match pass {
             Pass::Off => {}
             Pass::Probe => {
                 self.probes.fetch_sub(1, Ordering::AcqRel);
                 match outcome {
-                    Outcome::Healthy => self.close(),
                     Outcome::NotReady => self.hold(now_ms),
                     Outcome::Failed => self.trip(now_ms),
+                    Outcome::Healthy | Outcome::Ignored => self.close(),
                 }
             }
             Pass::Normal => {

@@ -555,6 +555,110 @@ async fn total_limit_cuts_an_attempt_in_progress() {
     assert_eq!((fake.calls(), e.attempts()), (2, 2), "{e}");
 }
 
+/// Input is checked before the policy: a bad key during a half-open
+/// breaker is no probe, and does not close the breaker.
+#[tokio::test(start_paused = true)]
+async fn bad_input_while_half_open_does_not_close_the_breaker() {
+    let (fake, db) = tripped("breaker_open_for=1s").await;
+    let kv = db.kv().unwrap();
+    tokio::time::advance(Duration::from_millis(1001)).await;
+    let e = kv.get("").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!((e.backend(), e.operation()), (Some("fake"), Some("kv.get")));
+    assert_ne!(
+        db.breaker_state(),
+        BreakerState::Closed,
+        "a bad key proves nothing"
+    );
+    assert_eq!(fake.calls(), 5, "the driver was not called");
+    // A real probe still decides.
+    fake.push(&[Transient]);
+    assert_eq!(kv.get("k").await.unwrap_err().kind(), ErrorKind::Connect);
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    // A probe that ends in an error saying nothing about the server's
+    // health (a constraint) leaves it half-open for the next probe.
+    tokio::time::advance(Duration::from_millis(1001)).await;
+    fake.push(&[Permanent]);
+    assert_eq!(kv.get("k").await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(db.breaker_state(), BreakerState::HalfOpen);
+    assert!(kv.get("k").await.is_ok());
+    assert_eq!(db.breaker_state(), BreakerState::Closed);
+}
+
+/// Bad calls take no rate-limit token and no concurrency slot.
+#[tokio::test(start_paused = true)]
+async fn bad_input_takes_no_rate_limit_token_or_slot() {
+    let fake = Fake::new(&[]);
+    let db = open_db(&fake, "rate_limit=10&rate_burst=1");
+    let kv = db.kv().unwrap();
+    let start = tokio::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(
+            kv.set("", b"v", None).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kv.set("k", b"v", Some(Duration::ZERO))
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no bad call waited for a token"
+    );
+    kv.get("k").await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the burst token was still there"
+    );
+    assert_eq!(db.stats().errors_by_kind.len(), 1, "{:?}", db.stats());
+
+    let fake = Fake::new(&[Slow(Duration::from_secs(5))]);
+    let db = open_db(&fake, "max_concurrency=1&acquire_timeout=50ms");
+    let kv = db.kv().unwrap().clone();
+    let held = tokio::spawn({
+        let kv = kv.clone();
+        async move { kv.get("k").await }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(db.concurrency_in_use(), Some(1));
+    let e = kv.get("").await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::InvalidInput,
+        "refused at once, not PoolTimeout"
+    );
+    assert!(held.await.unwrap().is_ok());
+}
+
+/// Neither bad input nor errors that say nothing about the server's health
+/// end a streak of transient failures.
+#[tokio::test(start_paused = true)]
+async fn bad_calls_do_not_reset_the_failure_streak() {
+    let fake = Fake::new(&[
+        Transient, Transient, Transient, Transient, Permanent, Transient,
+    ]);
+    let db = open_db(&fake, "retry_max_attempts=1&breaker_consecutive_failures=5");
+    let kv = db.kv().unwrap();
+    for _ in 0..4 {
+        let _ = kv.get("k").await;
+    }
+    assert!(kv.get("").await.is_err());
+    assert_eq!(kv.get("k").await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(db.breaker_state(), BreakerState::Closed);
+    let _ = kv.get("k").await;
+    assert_eq!(
+        db.breaker_state(),
+        BreakerState::Open,
+        "the fifth failure in a row"
+    );
+}
+
 #[test]
 fn health_check_interval_can_be_turned_off() {
     let o = ConnectOptions::from_url("fake://x").unwrap();
