@@ -106,6 +106,7 @@ struct Inner {
     never_sent: bool,
     not_ready: bool,
     attempts: u32,
+    code: Option<Cow<'static, str>>,
     source: Option<BoxError>,
 }
 
@@ -130,6 +131,7 @@ impl Error {
                 ),
                 not_ready: false,
                 attempts: 1,
+                code: None,
                 source: None,
             }),
         }
@@ -207,6 +209,23 @@ impl Error {
         self.inner.not_ready
     }
 
+    /// Attach the backend's own error code (see [`code`](Error::code)).
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.inner.code = Some(code.into());
+        self
+    }
+
+    /// The backend's own code for this error, when the database gave one:
+    /// PostgreSQL's SQLSTATE (`"23505"`), the Redis error prefix
+    /// (`"WRONGTYPE"`, `"LOADING"`), MongoDB's error code (`"11000"`),
+    /// SQLite's extended result code (`"2067"` for a unique constraint), or
+    /// the gRPC status of Qdrant (`"NotFound"`, as tonic names it).
+    /// `None` for errors dbx raised itself (bad input, timeouts) and for
+    /// network failures.
+    pub fn code(&self) -> Option<&str> {
+        self.inner.code.as_deref()
+    }
+
     /// Record how many attempts the operation made (set by the retry policy).
     pub fn set_attempts(mut self, attempts: u32) -> Self {
         self.inner.attempts = attempts;
@@ -277,6 +296,9 @@ impl fmt::Debug for Error {
         }
         if let Some(o) = self.inner.operation {
             d.field("operation", &o);
+        }
+        if let Some(c) = &self.inner.code {
+            d.field("code", c);
         }
         d.field("transient", &self.inner.transient);
         if self.inner.never_sent {

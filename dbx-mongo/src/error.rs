@@ -149,11 +149,29 @@ pub(crate) fn map_err(e: mongodb::error::Error) -> Error {
         other => (ErrorKind::Other, false, other.to_string()),
     };
     let transient = transient || labelled;
-    Error::new(kind, message)
+    let mut error = Error::new(kind, message)
         .set_transient(transient && kind != ErrorKind::Auth)
-        .set_never_sent(never_sent)
-        .with_source(e)
-        .with_backend(BACKEND)
+        .set_never_sent(never_sent);
+    if let Some(code) = server_code(&e) {
+        error = error.with_code(code.to_string());
+    }
+    error.with_source(e).with_backend(BACKEND)
+}
+
+/// The server's error code, when the server answered with one.
+fn server_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        MongoKind::Command(c) => Some(c.code),
+        MongoKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        MongoKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        MongoKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .and_then(|w| w.first())
+            .map(|w| w.code)
+            .or_else(|| m.write_concern_error.as_ref().map(|w| w.code)),
+        _ => None,
+    }
 }
 
 /// Whether the error is a duplicate key.

@@ -152,12 +152,14 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> Error {
     let not_ready = e
         .as_db_error()
         .is_some_and(|db| db.code().code() == "57P03");
-    Error::new(kind, message)
+    let mut error = Error::new(kind, message)
         .set_transient(transient)
         .set_never_sent(never_sent || not_ready)
-        .set_not_ready(not_ready)
-        .with_source(e)
-        .with_backend(BACKEND)
+        .set_not_ready(not_ready);
+    if let Some(db) = e.as_db_error() {
+        error = error.with_code(db.code().code().to_owned());
+    }
+    error.with_source(e).with_backend(BACKEND)
 }
 
 /// Whether an error came from the server or the connection (as opposed to

@@ -62,7 +62,14 @@ pub(crate) fn map_err(e: QdrantError, collection: Option<&str>) -> Error {
             .map(|(expected, got)| dimension_mismatch(c, expected, got)),
         _ => None,
     };
-    let error = refined.unwrap_or_else(|| Error::new(kind, message));
+    let mut error = refined.unwrap_or_else(|| Error::new(kind, message));
+    // The gRPC status of a reply; none for a channel that failed.
+    if let QdrantError::ResponseError { status }
+    | QdrantError::ResourceExhaustedError { status, .. } = &e
+        && kind != ErrorKind::Connect
+    {
+        error = error.with_code(format!("{:?}", status.code()));
+    }
     error
         .set_transient(transient && kind != ErrorKind::Auth)
         .set_never_sent(never_sent)
@@ -181,6 +188,9 @@ mod tests {
             let e = map_err(status(code, message), None);
             assert_eq!(e.kind(), kind, "{code:?}");
             assert_eq!(e.is_transient(), transient, "{code:?}");
+            if kind != ErrorKind::Connect {
+                assert_eq!(e.code(), Some(format!("{code:?}").as_str()));
+            }
             assert_eq!(e.backend(), Some(BACKEND));
             assert!(e.message().contains(message), "{e}");
         }

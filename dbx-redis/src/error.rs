@@ -16,13 +16,24 @@ pub(crate) const BACKEND: &str = "redis";
 pub(crate) fn map_err(e: RedisError) -> Error {
     let (kind, transient, message) = classify(&e);
     let loading = is_loading(&e);
-    Error::new(kind, message)
-        .set_transient(transient)
-        // A LOADING reply ran nothing: repeating the command is safe.
-        .set_never_sent(never_sent(&e) || loading)
-        .set_not_ready(loading)
-        .with_source(e)
-        .with_backend(BACKEND)
+    with_code(
+        Error::new(kind, message)
+            .set_transient(transient)
+            // A LOADING reply ran nothing: repeating the command is safe.
+            .set_never_sent(never_sent(&e) || loading)
+            .set_not_ready(loading),
+        &e,
+    )
+    .with_source(e)
+    .with_backend(BACKEND)
+}
+
+/// The server's error prefix (`WRONGTYPE`, `LOADING`...), if it sent one.
+fn with_code(error: Error, e: &RedisError) -> Error {
+    match e.code() {
+        Some(code) => error.with_code(code.to_owned()),
+        None => error,
+    }
 }
 
 /// Whether the server answered `-LOADING`: it is up and loading its data
@@ -91,8 +102,7 @@ pub(crate) fn map_connect_err(e: RedisError, target: &str, db: i64) -> Error {
             ),
         }
     };
-    Error::new(kind, message)
-        .set_transient(transient)
+    with_code(Error::new(kind, message).set_transient(transient), &e)
         .with_source(e)
         .with_backend(BACKEND)
 }

@@ -72,10 +72,11 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
         }
         _ => e.to_string(),
     };
-    Error::new(kind, message)
-        .set_transient(transient)
-        .with_source(e)
-        .with_backend(BACKEND)
+    let mut error = Error::new(kind, message).set_transient(transient);
+    if let E::SqliteFailure(f, _) = &e {
+        error = error.with_code(f.extended_code.to_string());
+    }
+    error.with_source(e).with_backend(BACKEND)
 }
 
 /// The parameter number `N` of each `$N` placeholder of `stmt`, by

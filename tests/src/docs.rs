@@ -338,6 +338,11 @@ pub async fn unique_indexes_and_duplicate_keys(db: &Dbx) {
     );
     assert!(!e.is_transient(), "{e}");
     assert_eq!(e.operation(), Some("docs.insert_one"));
+    assert_eq!(
+        e.code(),
+        Some("11000"),
+        "MongoDB's duplicate key code: {e:?}"
+    );
     // Duplicate _id too, and through an update.
     c.insert_one(&json!({"_id": 1, "email": "b@x"}))
         .await

@@ -295,7 +295,20 @@ pub async fn constraint_violations_are_conflicts(db: &Dbx) {
         ErrorKind::Conflict,
     );
     assert!(!e.is_transient());
-    expect_kind(
+    // The database's own code rides along: SQLSTATE or SQLite's extended
+    // result code.
+    let (unique, not_null) = match db.backend_name() {
+        "postgresql" => ("23505", "23502"),
+        "sqlite" => ("2067", "1299"),
+        other => panic!("no expected codes for {other}"),
+    };
+    if db.backend_name() == "postgresql" {
+        assert_eq!(e.code(), Some(unique), "{e:?}");
+    } else {
+        // A duplicate INTEGER PRIMARY KEY is SQLITE_CONSTRAINT_PRIMARYKEY.
+        assert_eq!(e.code(), Some("1555"), "{e:?}");
+    }
+    let e = expect_kind(
         sql.execute(
             &format!("INSERT INTO {t} (id, name) VALUES ($1, $2)"),
             params![9, "ada"],
@@ -303,7 +316,8 @@ pub async fn constraint_violations_are_conflicts(db: &Dbx) {
         .await,
         ErrorKind::Conflict,
     );
-    expect_kind(
+    assert_eq!(e.code(), Some(unique), "{e:?}");
+    let e = expect_kind(
         sql.execute(
             &format!("INSERT INTO {t} (id, name) VALUES ($1, $2)"),
             params![10, None::<String>],
@@ -311,6 +325,7 @@ pub async fn constraint_violations_are_conflicts(db: &Dbx) {
         .await,
         ErrorKind::Conflict,
     );
+    assert_eq!(e.code(), Some(not_null), "{e:?}");
     let n: i64 = sql
         .query_one_as(&format!("SELECT COUNT(*) FROM {t}"), params![])
         .await

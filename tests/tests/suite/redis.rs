@@ -1139,3 +1139,21 @@ async fn tls_client_certificates() {
     .unwrap();
     db.kv().unwrap().set("mtls", b"ok", None).await.unwrap();
 }
+
+/// Server errors carry Redis's own error prefix as `Error::code`.
+#[tokio::test]
+async fn server_errors_carry_the_redis_error_prefix() {
+    let db = connect().await;
+    let key = format!("{}s", prefix("code"));
+    db.kv().unwrap().set(&key, b"text", None).await.unwrap();
+    let raw = db.redis().unwrap();
+    let e = raw
+        .cmd::<i64>(cmd("LPUSH").arg(&key).arg("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WrongType, "{e:?}");
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e:?}");
+    let e = raw.cmd::<()>(&cmd("NOSUCHCOMMAND")).await.unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e:?}");
+    db.kv().unwrap().delete(&key).await.unwrap();
+}
