@@ -30,7 +30,8 @@
 //! - **find** streams: documents are fetched in batches as the stream is
 //!   consumed; each batch is bounded by the operation timeout.
 
-use crate::database::{Ctx, Op};
+use crate::policy::engine::{Ctx, Op};
+use crate::util::{json_type, short};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -362,14 +363,6 @@ fn invalid(message: String) -> Error {
     Error::invalid_input(message)
 }
 
-/// At most the first 64 characters of `s`, for error messages.
-pub(crate) fn short(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
 /// Whether `obj` is an Extended JSON type wrapper (`{"$oid": ...}`...).
 pub fn is_ext_json(obj: &Map<String, Value>) -> bool {
     obj.keys()
@@ -485,18 +478,6 @@ fn check_value(v: &Value, path: &str, depth: usize) -> Result<()> {
                 .try_for_each(|i| check_value(i, path, depth + 1))
         }
         _ => Ok(()),
-    }
-}
-
-/// `a number`, `an object`...: a JSON value's type, for error messages.
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -30,7 +30,7 @@
 //!   once, in unspecified order, page by page. Keys written or deleted during
 //!   a scan may or may not be seen.
 
-use crate::database::{Ctx, Op};
+use crate::policy::engine::{Ctx, Op};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use futures_core::Stream;

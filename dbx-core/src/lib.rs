@@ -4,6 +4,7 @@
 pub mod config;
 pub mod database;
 pub mod document;
+pub mod driver;
 pub mod error;
 pub mod kv;
 pub mod options;
@@ -13,23 +14,25 @@ pub mod row;
 mod shard;
 pub mod sql;
 pub mod telemetry;
+mod util;
 pub mod value;
 pub mod vector;
 
 pub use async_trait::async_trait;
-pub use database::{Backend, Database, Health, PoolStatus};
+pub use database::{Database, Health};
 pub use document::{
     Collection, DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, FindOptions,
     IndexSpec, TypedDocStream, UpdateResult,
 };
+pub use driver::{Backend, Driver};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
 pub use options::{ConnectOptions, Secret};
 pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
-pub use registry::{Driver, Registry};
+pub use registry::Registry;
 pub use row::{ColumnIndex, Row};
 pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
-pub use telemetry::{Latency, Stats};
+pub use telemetry::{Latency, PoolStatus, Stats};
 pub use value::Value;
 pub use vector::{
     CollectionInfo, Condition, Distance, Filter, Include, MatchValue, Point, PointId, Range,

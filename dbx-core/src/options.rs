@@ -21,6 +21,7 @@
 //! an unknown parameter is an error, not silently ignored.
 
 use crate::policy::{POLICY_PARAMS, Policy};
+use crate::util::truncate;
 use crate::{Error, Result};
 use std::fmt;
 use std::time::Duration;
@@ -530,36 +531,7 @@ fn nonzero(field: &str, d: Duration) -> Result<Duration> {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-/// Parse `250ms`, `5s`, `1.5s`, `2m`, `1h` or a plain number of seconds.
-pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let factor = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
-    };
-    let secs = num.parse::<f64>().ok().map(|n| n * factor);
-    match secs {
-        Some(s) if s.is_finite() && (0.0..1e12).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(Error::invalid_config(format!(
-            "{field} {:?} is not a duration (write e.g. 250ms, 5s, 2m)",
-            truncate(text, 40)
-        ))),
-    }
-}
+pub use crate::util::parse_duration;
 
 /// Check the host part left once the last `:port` was split off: a
 /// comma-separated list (MongoDB seeds) whose entries before the last may

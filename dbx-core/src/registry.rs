@@ -1,28 +1,14 @@
-//! Scheme-to-driver registry: how a URL finds its driver.
+//! Scheme-to-driver registry: how a URL finds its [`Driver`].
 //!
 //! There is no global state: the facade builds a [`Registry`] from the cargo
 //! features that are enabled, and users add their own [`Driver`]s to it.
 
-use crate::{Backend, ConnectOptions, Database, Error, ErrorKind, Result};
-use async_trait::async_trait;
+use crate::database::Database;
+use crate::driver::Driver;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::ConnectOptions;
 use std::fmt;
 use std::sync::Arc;
-
-/// A database driver: opens a [`Backend`] for the URL schemes it serves.
-#[async_trait]
-pub trait Driver: Send + Sync + fmt::Debug + 'static {
-    /// Backend name (`"sqlite"`...).
-    fn name(&self) -> &'static str;
-    /// URL schemes this driver serves (`["sqlite"]`).
-    fn schemes(&self) -> &'static [&'static str];
-    /// Backend-specific URL parameters it understands, besides the common ones.
-    fn params(&self) -> &'static [&'static str] {
-        &[]
-    }
-    /// Open the database. Parameters were checked against
-    /// [`params`](Driver::params) already.
-    async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>>;
-}
 
 /// Maps URL schemes to drivers.
 #[derive(Clone, Default)]
@@ -131,6 +117,9 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::Backend;
+    use async_trait::async_trait;
+    use std::sync::Arc;
 
     #[derive(Debug)]
     struct Dummy;

@@ -32,8 +32,8 @@
 //! themselves (no background task). `db.client.connection.wait_time` is not
 //! reported yet: pools do not expose their wait times to the core.
 
+use crate::error::{Error, ErrorKind};
 use crate::shard::{SHARDS, shard};
-use crate::{ErrorKind, PoolStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -419,4 +419,78 @@ mod tests {
         assert!(within(p[1], 90), "{p:?}");
         assert!(within(p[2], 99), "{p:?}");
     }
+}
+
+/// What a pool holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Most connections the pool may open.
+    pub max_size: usize,
+    /// Connections open now (idle and in use).
+    pub size: usize,
+    /// Open connections waiting in the pool.
+    pub idle: usize,
+    /// Connections checked out by operations.
+    pub in_use: usize,
+    /// Operations waiting for a connection.
+    pub waiting: usize,
+}
+
+impl PoolStatus {
+    /// A status snapshot.
+    pub fn new(max_size: usize, size: usize, idle: usize, in_use: usize, waiting: usize) -> Self {
+        PoolStatus {
+            max_size,
+            size,
+            idle,
+            in_use,
+            waiting,
+        }
+    }
+}
+
+/// Record one finished operation: the span's error fields, the duration
+/// histogram, and a warning for pool timeouts.
+pub(crate) fn record_operation(
+    backend: &'static str,
+    op: &'static str,
+    span: &tracing::Span,
+    elapsed: std::time::Duration,
+    error: Option<&Error>,
+) {
+    match error {
+        None => record_success(backend, op, elapsed.as_secs_f64()),
+        Some(e) => {
+            span.record("error.type", e.kind().as_str());
+            if e.attempts() > 1 {
+                span.record("dbx.attempts", e.attempts());
+            }
+            metrics::histogram!(
+                "db.client.operation.duration",
+                "db.system.name" => backend,
+                "db.operation.name" => op,
+                "error.type" => e.kind().as_str()
+            )
+            .record(elapsed.as_secs_f64());
+            if e.kind() == ErrorKind::PoolTimeout {
+                metrics::counter!("db.client.connection.timeouts", "db.system.name" => backend)
+                    .increment(1);
+                tracing::warn!(target: "dbx", parent: span, system = backend, error = %e, "dbx: no connection or slot became free in time");
+            }
+        }
+    }
+}
+
+/// Publish the connection gauges (when the backend has a pool) and the
+/// breaker gauge.
+pub(crate) fn publish_gauges(backend: &'static str, pool: Option<&PoolStatus>, breaker_open: bool) {
+    if let Some(pool) = pool {
+        publish_pool(backend, pool);
+    }
+    metrics::gauge!("dbx.client.breaker.state", "db.system.name" => backend).set(if breaker_open {
+        1.0
+    } else {
+        0.0
+    });
 }

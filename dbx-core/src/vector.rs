@@ -45,8 +45,8 @@
 //! - **Get** returns the found points in the order their ids were asked for,
 //!   each once; ids that do not exist are left out.
 
-use crate::database::{Attrs, Ctx, Op};
-use crate::document::{json_type, short};
+use crate::policy::engine::{Attrs, Ctx, Op};
+use crate::util::{json_type, short};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;

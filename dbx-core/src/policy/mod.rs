@@ -65,7 +65,8 @@
 //! [`Transaction`](crate::Transaction) is rolled back. Permits of the limits
 //! and breaker probes are released by guards, so nothing leaks.
 
-mod breaker;
+pub(crate) mod breaker;
+pub(crate) mod engine;
 mod limit;
 mod retry;
 
@@ -73,15 +74,11 @@ pub use breaker::{BreakerConfig, BreakerState};
 pub use limit::LimitConfig;
 pub use retry::RetryConfig;
 
-pub(crate) use breaker::Breaker;
-pub(crate) mod breaker_pass {
-    pub(crate) use super::breaker::{Outcome, Pass};
-}
 pub(crate) use limit::{ConcurrencyLimit, RateLimit};
 pub(crate) use retry::RetryBudget;
 
-use crate::options::parse_duration;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+use crate::util::parse_duration;
 use std::time::Duration;
 
 /// Every resilience setting of one database.

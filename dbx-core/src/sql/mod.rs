@@ -29,7 +29,7 @@
 
 mod reads;
 
-use crate::database::{Ctx, Op};
+use crate::policy::engine::{Ctx, Op};
 use crate::{Error, ErrorKind, Result, Row, Value};
 use async_trait::async_trait;
 use futures_core::Stream;
