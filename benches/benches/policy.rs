@@ -15,8 +15,9 @@
 #![allow(clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dbx::core::async_trait;
-use dbx::{Backend, ConnectOptions, Database, KeyValueStore, Result, ScanPage, Ttl};
+use dbx::core::driver::async_trait;
+use dbx::core::driver::{Backend, KvStore, ScanPage};
+use dbx::{ConnectOptions, Database, Result, Ttl};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use std::time::Duration;
 struct Noop;
 
 #[async_trait]
-impl KeyValueStore for Noop {
+impl KvStore for Noop {
     async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
@@ -76,7 +77,7 @@ impl Backend for NoopBackend {
     fn name(&self) -> &'static str {
         "noop"
     }
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(self.0.clone())
     }
     async fn ping(&self) -> Result<()> {
@@ -91,7 +92,7 @@ fn policy(c: &mut Criterion) {
         .build()
         .unwrap();
     let store = Arc::new(Noop);
-    let direct: Arc<dyn KeyValueStore> = store.clone();
+    let direct: Arc<dyn KvStore> = store.clone();
     let db = {
         let _enter = rt.enter();
         Database::new(Arc::new(NoopBackend(store)), ConnectOptions::new("noop"))

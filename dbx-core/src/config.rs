@@ -519,7 +519,7 @@ params = { journal_mode = "wal" }
     struct Declares;
 
     #[async_trait::async_trait]
-    impl crate::Driver for Declares {
+    impl crate::driver::Driver for Declares {
         fn name(&self) -> &'static str {
             "declares"
         }
@@ -529,7 +529,10 @@ params = { journal_mode = "wal" }
         fn params(&self) -> &'static [&'static str] {
             &["kv_table"]
         }
-        async fn connect(&self, _: &ConnectOptions) -> Result<std::sync::Arc<dyn crate::Backend>> {
+        async fn connect(
+            &self,
+            _: &ConnectOptions,
+        ) -> Result<std::sync::Arc<dyn crate::driver::Backend>> {
             Err(Error::invalid_config("not for connecting"))
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! A driver implements [`Driver`] (URL schemes, parameters, connect), which
 //! returns a [`Backend`] (health ping, pools, close) offering one or more
-//! capability traits: [`SqlDatabase`], [`KeyValueStore`], [`DocumentStore`],
+//! capability traits: [`SqlStore`], [`KvStore`], [`DocStore`],
 //! [`VectorStore`]. The handles in `dbx-core` wrap those with the policy,
 //! telemetry and conveniences, so a driver writes none of that.
 //!
@@ -14,20 +14,20 @@
 //! [`Vectors`]: crate::Vectors
 //! [`Database`]: crate::Database
 
-use crate::document::DocumentStore;
 use crate::error::Result;
-use crate::kv::KeyValueStore;
 use crate::options::ConnectOptions;
-use crate::sql::SqlDatabase;
 use crate::telemetry::PoolStatus;
-use crate::vector::VectorStore;
-use async_trait::async_trait;
 use std::fmt;
 use std::sync::Arc;
 
-pub use crate::document::{DocStream, DocumentTransaction};
-pub use crate::kv::ScanPage;
-pub use crate::sql::{RowStream, SqlTransaction};
+pub use crate::document::{DocStore, DocStream, DocTx, check_collection, is_ext_json};
+pub use crate::kv::{KvStore, ScanPage, add_counter, check_key, check_ttl, parse_counter};
+pub use crate::sql::{RowStream, SqlStore, SqlTx};
+pub use crate::vector::{
+    VectorStore, check_collection_name, check_vector, collection_not_found, dimension_mismatch,
+};
+/// Re-exported: the capability traits are `#[async_trait]` traits.
+pub use async_trait::async_trait;
 
 /// A connected database, as a driver implements it: its capabilities,
 /// a health probe, its pool and shutdown.
@@ -41,15 +41,15 @@ pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     /// Backend name, as in `db.system.name` (`"sqlite"`, `"redis"`, `"postgresql"`...).
     fn name(&self) -> &'static str;
     /// The SQL capability, if offered.
-    fn sql(&self) -> Option<Arc<dyn SqlDatabase>> {
+    fn sql(&self) -> Option<Arc<dyn SqlStore>> {
         None
     }
     /// The key-value capability, if offered.
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         None
     }
     /// The document capability, if offered.
-    fn documents(&self) -> Option<Arc<dyn DocumentStore>> {
+    fn documents(&self) -> Option<Arc<dyn DocStore>> {
         None
     }
     /// The vector capability, if offered.

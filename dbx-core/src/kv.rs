@@ -1,4 +1,4 @@
-//! The key-value capability: the [`KeyValueStore`] trait drivers implement and
+//! The key-value capability: the [`KvStore`] trait drivers implement and
 //! the [`Kv`] handle applications use.
 //!
 //! # The contract
@@ -86,7 +86,7 @@ impl ScanPage {
 /// on keys being non-empty and at most [`MAX_KEY_LEN`] bytes, values at most
 /// [`MAX_VALUE_LEN`] bytes, and TTLs between 1 ms and [`MAX_TTL`].
 #[async_trait]
-pub trait KeyValueStore: Send + Sync + fmt::Debug + 'static {
+pub trait KvStore: Send + Sync + fmt::Debug + 'static {
     /// The value of `key`, or `None`.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Store `value` under `key`, replacing any value and TTL.
@@ -111,7 +111,7 @@ pub trait KeyValueStore: Send + Sync + fmt::Debug + 'static {
     /// (`None` for the first page). `limit` is a hint of the page size.
     async fn scan_page(&self, prefix: &str, cursor: Option<&str>, limit: usize)
     -> Result<ScanPage>;
-    /// Whether [`scan_page`](KeyValueStore::scan_page) may return a key more
+    /// Whether [`scan_page`](KvStore::scan_page) may return a key more
     /// than once across pages (Redis SCAN does while its table rehashes).
     /// When `true`, [`Kv::scan`] remembers the keys it has yielded and skips
     /// repeats, so callers still see each key once.
@@ -236,7 +236,7 @@ pub type KeyStream = Pin<Box<dyn Stream<Item = Result<String>> + Send + 'static>
 /// ```
 #[derive(Clone)]
 pub struct Kv {
-    store: Arc<dyn KeyValueStore>,
+    store: Arc<dyn KvStore>,
     ctx: Arc<Ctx>,
     force_idempotent: bool,
 }
@@ -250,7 +250,7 @@ impl fmt::Debug for Kv {
 }
 
 impl Kv {
-    pub(crate) fn new(store: Arc<dyn KeyValueStore>, ctx: Arc<Ctx>) -> Self {
+    pub(crate) fn new(store: Arc<dyn KvStore>, ctx: Arc<Ctx>) -> Self {
         Kv {
             store,
             ctx,

@@ -18,25 +18,23 @@ mod util;
 pub mod value;
 pub mod vector;
 
-pub use async_trait::async_trait;
 pub use database::{Database, Health};
 pub use document::{
-    Collection, DocStream, DocTransaction, Docs, DocumentStore, DocumentTransaction, FindOptions,
-    IndexSpec, TypedDocStream, UpdateResult,
+    Collection, DocStream, DocTransaction, Docs, FindOptions, IndexSpec, TypedDocStream,
+    UpdateResult,
 };
-pub use driver::{Backend, Driver};
 pub use error::{BoxError, Error, ErrorKind, Result};
-pub use kv::{KeyStream, KeyValueStore, Kv, ScanPage, Ttl};
+pub use kv::{KeyStream, Kv, Ttl};
 pub use options::{ConnectOptions, Secret};
 pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
 pub use registry::Registry;
 pub use row::{ColumnIndex, Row};
-pub use sql::{RowStream, Sql, SqlDatabase, SqlTransaction, Transaction, TransactionOptions};
+pub use sql::{RowStream, Sql, SqlTransaction, TransactionOptions};
 pub use telemetry::{Latency, PoolStatus, Stats};
 pub use value::Value;
 pub use vector::{
     CollectionInfo, Condition, Distance, Filter, Include, MatchValue, Point, PointId, Range,
-    Record, ScoredPoint, Search, VectorCollection, VectorStore, Vectors,
+    Record, ScoredPoint, Search, VectorCollection, Vectors,
 };
 
 /// Re-exported for drivers and users who build timestamps and UUIDs.

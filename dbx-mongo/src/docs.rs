@@ -4,8 +4,7 @@ use crate::Shared;
 use crate::error::{BACKEND, map_err};
 use async_trait::async_trait;
 use dbx_core::document::{
-    DocStream, DocumentStore, DocumentTransaction, FindOptions, IndexSpec, MAX_DOCUMENT_LEN,
-    UpdateResult,
+    DocStore, DocStream, DocTx, FindOptions, IndexSpec, MAX_DOCUMENT_LEN, UpdateResult,
 };
 use dbx_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
@@ -135,7 +134,7 @@ fn update_result(r: mongodb::results::UpdateResult) -> UpdateResult {
 }
 
 #[async_trait]
-impl DocumentStore for MongoDocs {
+impl DocStore for MongoDocs {
     async fn insert_one(&self, collection: &str, doc: &Value) -> Result<Value> {
         let raw = to_stored(doc)?;
         let coll = self.coll(collection)?.clone_with_type::<RawDocumentBuf>();
@@ -297,7 +296,7 @@ impl DocumentStore for MongoDocs {
         }
     }
 
-    async fn begin(&self) -> Result<Box<dyn DocumentTransaction>> {
+    async fn begin(&self) -> Result<Box<dyn DocTx>> {
         let session = self.shared.start_transaction().await?;
         Ok(Box::new(MongoTransaction {
             session,
@@ -321,7 +320,7 @@ impl MongoTransaction {
 }
 
 #[async_trait]
-impl DocumentTransaction for MongoTransaction {
+impl DocTx for MongoTransaction {
     async fn insert_one(&mut self, collection: &str, doc: &Value) -> Result<Value> {
         let raw = to_stored(doc)?;
         let coll = self.coll(collection)?.clone_with_type::<RawDocumentBuf>();

@@ -13,8 +13,9 @@
 use crate::Shared;
 use crate::error::{BACKEND, is_duplicate_key, map_err};
 use async_trait::async_trait;
+use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::kv::{add_counter, parse_counter};
-use dbx_core::{Error, ErrorKind, KeyValueStore, Result, ScanPage, Ttl};
+use dbx_core::{Error, ErrorKind, Result, Ttl};
 use futures_util::TryStreamExt;
 use mongodb::Collection;
 use mongodb::bson::spec::BinarySubtype;
@@ -151,7 +152,7 @@ impl MongoKv {
 }
 
 #[async_trait]
-impl KeyValueStore for MongoKv {
+impl KvStore for MongoKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let doc = self
             .coll()?

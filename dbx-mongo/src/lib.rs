@@ -10,10 +10,8 @@ use crate::config::MongoConfig;
 use crate::docs::MongoDocs;
 use crate::error::{BACKEND, map_err};
 use crate::kv::MongoKv;
-use dbx_core::{
-    Backend, ConnectOptions, DocumentStore, Driver, Error, ErrorKind, KeyValueStore, PoolStatus,
-    Result,
-};
+use dbx_core::driver::{Backend, DocStore, Driver, KvStore};
+use dbx_core::{ConnectOptions, Error, ErrorKind, PoolStatus, Result};
 use mongodb::bson::doc;
 use mongodb::event::EventHandler;
 use mongodb::event::cmap::CmapEvent;
@@ -354,11 +352,11 @@ impl Backend for MongoBackend {
         BACKEND
     }
 
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(self.kv.clone())
     }
 
-    fn documents(&self) -> Option<Arc<dyn DocumentStore>> {
+    fn documents(&self) -> Option<Arc<dyn DocStore>> {
         Some(self.docs.clone())
     }
 

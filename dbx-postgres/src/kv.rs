@@ -1,4 +1,4 @@
-//! `KeyValueStore` on a PostgreSQL table.
+//! `KvStore` on a PostgreSQL table.
 //!
 //! Table (created on first use, in the first schema of the `search_path`):
 //! `key bytea PRIMARY KEY, value bytea NOT NULL, expires_at bigint` (Unix
@@ -17,8 +17,9 @@
 
 use crate::conn::{self, Conns};
 use crate::error::{BACKEND, sqlstate};
+use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::kv::{add_counter, parse_counter};
-use dbx_core::{Error, ErrorKind, KeyValueStore, Result, ScanPage, Ttl};
+use dbx_core::{Error, ErrorKind, Result, Ttl};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -295,7 +296,7 @@ impl PgKv {
 }
 
 #[async_trait::async_trait]
-impl KeyValueStore for PgKv {
+impl KvStore for PgKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let rows = self
             .query(&self.sql.get, &[Type::BYTEA], &[&key.as_bytes()])

@@ -14,7 +14,8 @@ use crate::conn::Conns;
 use crate::error::{BACKEND, map_err};
 use crate::kv::PgKv;
 use crate::sql::PgSql;
-use dbx_core::{Backend, ConnectOptions, Driver, KeyValueStore, PoolStatus, Result, SqlDatabase};
+use dbx_core::driver::{Backend, Driver, KvStore, SqlStore};
+use dbx_core::{ConnectOptions, PoolStatus, Result};
 use std::fmt;
 use std::sync::Arc;
 
@@ -99,11 +100,11 @@ impl Backend for PostgresBackend {
         BACKEND
     }
 
-    fn sql(&self) -> Option<Arc<dyn SqlDatabase>> {
+    fn sql(&self) -> Option<Arc<dyn SqlStore>> {
         Some(self.sql.clone())
     }
 
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(self.kv.clone())
     }
 

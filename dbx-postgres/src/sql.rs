@@ -1,9 +1,10 @@
-//! `SqlDatabase` and `SqlTransaction` on PostgreSQL.
+//! `SqlStore` and `SqlTx` on PostgreSQL.
 
 use crate::conn::{self, Conns, Lease, Mode, Output};
 use crate::convert;
 use crate::error::{BACKEND, map_err, reached_server};
-use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
+use dbx_core::driver::{SqlStore, SqlTx};
+use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ impl PgSql {
 }
 
 #[async_trait::async_trait]
-impl SqlDatabase for PgSql {
+impl SqlStore for PgSql {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         self.single(sql, params, Mode::Execute)
             .await
@@ -94,7 +95,7 @@ impl SqlDatabase for PgSql {
         }))
     }
 
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>> {
+    async fn begin(&self) -> Result<Box<dyn SqlTx>> {
         let mut lease = self.conns.acquire().await?;
         let guard = lease.guard();
         let r = lease
@@ -285,7 +286,7 @@ impl PgTransaction {
 }
 
 #[async_trait::async_trait]
-impl SqlTransaction for PgTransaction {
+impl SqlTx for PgTransaction {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.run(sql, params, Mode::Execute)
             .await

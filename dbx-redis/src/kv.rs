@@ -1,4 +1,4 @@
-//! `KeyValueStore` on Redis strings, one command (or one MULTI/EXEC) per
+//! `KvStore` on Redis strings, one command (or one MULTI/EXEC) per
 //! operation, on the shared multiplexed connection.
 //!
 //! | operation | Redis |
@@ -16,7 +16,8 @@
 //! | scan      | `SCAN cursor MATCH <escaped prefix>* COUNT n` |
 
 use crate::conn::Shared;
-use dbx_core::{Error, KeyValueStore, Result, ScanPage, Ttl};
+use dbx_core::driver::{KvStore, ScanPage};
+use dbx_core::{Error, Result, Ttl};
 use redis::{Cmd, Value, cmd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub(crate) fn glob_prefix(prefix: &str) -> Vec<u8> {
 }
 
 #[async_trait::async_trait]
-impl KeyValueStore for RedisKv {
+impl KvStore for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.shared.query(Cmd::get(key)).await
     }

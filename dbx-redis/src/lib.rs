@@ -11,9 +11,8 @@ use crate::config::{PARAMS, RedisConfig};
 use crate::conn::{Shared, shared_refusal};
 use crate::error::BACKEND;
 use crate::kv::RedisKv;
-use dbx_core::{
-    Backend, ConnectOptions, Driver, Error, ErrorKind, KeyValueStore, PoolStatus, Result,
-};
+use dbx_core::driver::{Backend, Driver, KvStore};
+use dbx_core::{ConnectOptions, Error, ErrorKind, PoolStatus, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,7 +213,7 @@ impl Backend for RedisBackend {
         BACKEND
     }
 
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(self.kv.clone())
     }
 

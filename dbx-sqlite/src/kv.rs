@@ -1,4 +1,4 @@
-//! `KeyValueStore` on a SQLite table.
+//! `KvStore` on a SQLite table.
 //!
 //! Table (created on first use): `key TEXT PRIMARY KEY, value BLOB NOT NULL,
 //! expires_at INTEGER` (Unix milliseconds, NULL for no expiry), WITHOUT ROWID,
@@ -12,8 +12,9 @@
 
 use crate::convert::{map_err, write_transaction};
 use crate::pool::Pool;
+use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::kv::{add_counter, parse_counter};
-use dbx_core::{KeyValueStore, Result, ScanPage, Ttl};
+use dbx_core::{Result, Ttl};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -189,7 +190,7 @@ fn set_on(
 }
 
 #[async_trait::async_trait]
-impl KeyValueStore for SqliteKv {
+impl KvStore for SqliteKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let key = key.to_owned();
         self.run(move |c, s| {

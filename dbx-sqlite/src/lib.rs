@@ -11,10 +11,8 @@ use crate::pool::{OpenConfig, Pool};
 use crate::sql::SqliteSql;
 use crate::vector::SqliteVectors;
 use convert::{BACKEND, map_err};
-use dbx_core::{
-    Backend, ConnectOptions, Driver, Error, KeyValueStore, PoolStatus, Result, SqlDatabase,
-    VectorStore,
-};
+use dbx_core::driver::{Backend, Driver, KvStore, SqlStore, VectorStore};
+use dbx_core::{ConnectOptions, Error, PoolStatus, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -220,11 +218,11 @@ impl Backend for SqliteBackend {
         BACKEND
     }
 
-    fn sql(&self) -> Option<Arc<dyn SqlDatabase>> {
+    fn sql(&self) -> Option<Arc<dyn SqlStore>> {
         Some(self.sql.clone())
     }
 
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(self.kv.clone())
     }
 

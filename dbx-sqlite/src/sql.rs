@@ -1,8 +1,9 @@
-//! `SqlDatabase` on SQLite.
+//! `SqlStore` on SQLite.
 
 use crate::convert::map_err;
 use crate::pool::{Conn, Guard, Pool, Stmt, on_blocking_side};
-use dbx_core::{Error, ErrorKind, Result, Row, RowStream, SqlDatabase, SqlTransaction, Value};
+use dbx_core::driver::{SqlStore, SqlTx};
+use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};
 use std::sync::Arc;
 
 /// Rows buffered between the query thread and the stream's consumer.
@@ -102,7 +103,7 @@ fn rows_on(
 }
 
 #[async_trait::async_trait]
-impl SqlDatabase for SqliteSql {
+impl SqlStore for SqliteSql {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let f = execute_on;
         self.pool.run_job(Stmt { sql, params, f }).await
@@ -151,7 +152,7 @@ impl SqlDatabase for SqliteSql {
         ))
     }
 
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>> {
+    async fn begin(&self) -> Result<Box<dyn SqlTx>> {
         let mut guard = self.pool.acquire().await?;
         let timeout = guard.op_timeout();
         let guard = on_blocking_side(move || {
@@ -227,7 +228,7 @@ impl SqliteTransaction {
 }
 
 #[async_trait::async_trait]
-impl SqlTransaction for SqliteTransaction {
+impl SqlTx for SqliteTransaction {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let (sql, params) = (sql.to_owned(), params.to_vec());
         self.on_conn(move |c| execute_on(c, &sql, &params)).await

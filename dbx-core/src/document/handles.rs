@@ -18,7 +18,7 @@ use super::*;
 /// ```
 #[derive(Clone)]
 pub struct Docs {
-    store: Arc<dyn DocumentStore>,
+    store: Arc<dyn DocStore>,
     ctx: Arc<Ctx>,
 }
 
@@ -31,7 +31,7 @@ impl fmt::Debug for Docs {
 }
 
 impl Docs {
-    pub(crate) fn new(store: Arc<dyn DocumentStore>, ctx: Arc<Ctx>) -> Self {
+    pub(crate) fn new(store: Arc<dyn DocStore>, ctx: Arc<Ctx>) -> Self {
         Docs { store, ctx }
     }
 
@@ -88,7 +88,7 @@ impl Collection {
         &self.docs.ctx
     }
 
-    fn store(&self) -> &dyn DocumentStore {
+    fn store(&self) -> &dyn DocStore {
         &*self.docs.store
     }
 
@@ -353,7 +353,7 @@ impl Collection {
 /// [`commit`](DocTransaction::commit), it is aborted by the server when its
 /// session ends.
 pub struct DocTransaction {
-    tx: Option<Box<dyn DocumentTransaction>>,
+    tx: Option<Box<dyn DocTx>>,
     ctx: Arc<Ctx>,
 }
 
@@ -367,7 +367,7 @@ impl fmt::Debug for DocTransaction {
 }
 
 impl DocTransaction {
-    fn tx(&mut self) -> Result<&mut Box<dyn DocumentTransaction>> {
+    fn tx(&mut self) -> Result<&mut Box<dyn DocTx>> {
         self.tx
             .as_mut()
             .ok_or_else(|| Error::new(ErrorKind::Closed, "the transaction has ended"))

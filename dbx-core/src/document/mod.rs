@@ -1,4 +1,4 @@
-//! The document capability: the [`DocumentStore`] trait drivers implement and
+//! The document capability: the [`DocStore`] trait drivers implement and
 //! the [`Docs`] / [`Collection`] handles applications use.
 //!
 //! # The contract
@@ -179,7 +179,7 @@ impl IndexSpec {
 /// names, documents, filters, updates, projections, sorts and index keys
 /// against the [contract](self) before calling these methods.
 #[async_trait]
-pub trait DocumentStore: Send + Sync + fmt::Debug + 'static {
+pub trait DocStore: Send + Sync + fmt::Debug + 'static {
     /// Insert one document; returns its `_id`.
     async fn insert_one(&self, collection: &str, doc: &Value) -> Result<Value>;
     /// Insert documents in order, stopping at the first failure; returns their `_id`s.
@@ -229,7 +229,7 @@ pub trait DocumentStore: Send + Sync + fmt::Debug + 'static {
     async fn drop_collection(&self, collection: &str) -> Result<()>;
     /// Start a multi-document transaction. The default is
     /// [`Unsupported`](ErrorKind::Unsupported).
-    async fn begin(&self) -> Result<Box<dyn DocumentTransaction>> {
+    async fn begin(&self) -> Result<Box<dyn DocTx>> {
         Err(Error::unsupported(
             "this backend does not support document transactions",
         ))
@@ -238,7 +238,7 @@ pub trait DocumentStore: Send + Sync + fmt::Debug + 'static {
 
 /// A multi-document transaction, as a driver implements it.
 #[async_trait]
-pub trait DocumentTransaction: Send + fmt::Debug {
+pub trait DocTx: Send + fmt::Debug {
     /// Insert one document; returns its `_id`.
     async fn insert_one(&mut self, collection: &str, doc: &Value) -> Result<Value>;
     /// The first matching document.

@@ -62,7 +62,7 @@
 //! connection it used goes back to its pool clean or is discarded: SQLite
 //! rolls back any transaction left open before reuse; network drivers discard
 //! a connection whose request was cut off mid-flight. A dropped
-//! [`Transaction`](crate::Transaction) is rolled back. Permits of the limits
+//! [`SqlTransaction`](crate::SqlTransaction) is rolled back. Permits of the limits
 //! and breaker probes are released by guards, so nothing leaks.
 
 pub(crate) mod breaker;

@@ -4,9 +4,10 @@
 //! deterministically. Database behaviour is tested against real servers in
 //! the `tests` crate.
 
-use crate::kv::{KeyValueStore, ScanPage, Ttl};
+use crate::driver::Backend;
+use crate::kv::{KvStore, ScanPage, Ttl};
 use crate::policy::BreakerState;
-use crate::{Backend, ConnectOptions, Database, Error, ErrorKind, Result};
+use crate::{ConnectOptions, Database, Error, ErrorKind, Result};
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,7 +85,7 @@ impl Fake {
 }
 
 #[async_trait]
-impl KeyValueStore for Fake {
+impl KvStore for Fake {
     async fn get(&self, _: &str) -> Result<Option<Vec<u8>>> {
         self.step().await.map(|()| Some(b"v".to_vec()))
     }
@@ -125,7 +126,7 @@ impl Backend for Fake {
     fn name(&self) -> &'static str {
         "fake"
     }
-    fn kv(&self) -> Option<Arc<dyn KeyValueStore>> {
+    fn kv(&self) -> Option<Arc<dyn KvStore>> {
         Some(Arc::new(self.clone()))
     }
     async fn ping(&self) -> Result<()> {

@@ -1,5 +1,5 @@
-//! The SQL capability: the [`SqlDatabase`] and [`SqlTransaction`] traits
-//! drivers implement and the [`Sql`] and [`Transaction`] handles applications use.
+//! The SQL capability: the [`SqlStore`] and [`SqlTx`] traits
+//! drivers implement and the [`Sql`] and [`SqlTransaction`] handles applications use.
 //!
 //! Placeholders are `$1..$N` on every SQL backend and bind by number, so
 //! `SELECT $2, $1` means the same everywhere. Parameters are always bound,
@@ -39,12 +39,24 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// Whether [`Sql::query`] treats `sql` as a plain read, retried after an
+/// ambiguous failure, by the rule in the [module docs](self#which-queries-are-retried).
+///
+/// ```
+/// use dbx_core::sql::is_plain_read;
+/// assert!(is_plain_read("SELECT name FROM users WHERE id = $1"));
+/// assert!(!is_plain_read("SELECT nextval('ids')"));
+/// ```
+pub fn is_plain_read(sql: &str) -> bool {
+    is_read(sql)
+}
+
 /// A stream of rows, from [`Sql::query_stream`].
 pub type RowStream = Pin<Box<dyn Stream<Item = Result<Row>> + Send + 'static>>;
 
 /// SQL, as a driver implements it.
 #[async_trait]
-pub trait SqlDatabase: Send + Sync + fmt::Debug + 'static {
+pub trait SqlStore: Send + Sync + fmt::Debug + 'static {
     /// Run a statement; the number of rows it changed, or for a statement
     /// that changes nothing (a SELECT) the number of rows it returned.
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64>;
@@ -60,19 +72,19 @@ pub trait SqlDatabase: Send + Sync + fmt::Debug + 'static {
     /// memory. Dropping the stream stops the query.
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream;
     /// Start a transaction on a connection of its own.
-    async fn begin(&self) -> Result<Box<dyn SqlTransaction>>;
+    async fn begin(&self) -> Result<Box<dyn SqlTx>>;
 }
 
 /// An open transaction, as a driver implements it. Dropping it without
-/// [`commit`](SqlTransaction::commit) must roll it back.
+/// [`commit`](SqlTx::commit) must roll it back.
 #[async_trait]
-pub trait SqlTransaction: Send + fmt::Debug {
+pub trait SqlTx: Send + fmt::Debug {
     /// Run a statement inside the transaction.
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Run a query inside the transaction.
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
     /// Run a query inside the transaction and return its first row, as
-    /// [`SqlDatabase::query_first`] does. The default collects every row.
+    /// [`SqlStore::query_first`] does. The default collects every row.
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
@@ -123,7 +135,7 @@ fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
     rows.iter().map(Row::decode).collect()
 }
 
-/// Conveniences shared by [`Sql`] and [`Transaction`], written once.
+/// Conveniences shared by [`Sql`] and [`SqlTransaction`], written once.
 macro_rules! query_conveniences {
     ($($mut_:tt)?) => {
         /// The first row of a query; [`NotFound`](crate::ErrorKind::NotFound) if there is none.
@@ -181,7 +193,7 @@ macro_rules! query_conveniences {
 /// ```
 #[derive(Clone)]
 pub struct Sql {
-    db: Arc<dyn SqlDatabase>,
+    db: Arc<dyn SqlStore>,
     ctx: Arc<Ctx>,
     force_idempotent: bool,
 }
@@ -195,7 +207,7 @@ impl fmt::Debug for Sql {
 }
 
 impl Sql {
-    pub(crate) fn new(db: Arc<dyn SqlDatabase>, ctx: Arc<Ctx>) -> Self {
+    pub(crate) fn new(db: Arc<dyn SqlStore>, ctx: Arc<Ctx>) -> Self {
         Sql {
             db,
             ctx,
@@ -326,7 +338,7 @@ impl Sql {
     /// ```
     pub async fn transaction<T, F>(&self, f: F) -> Result<T>
     where
-        F: AsyncFnMut(&mut Transaction) -> Result<T>,
+        F: AsyncFnMut(&mut SqlTransaction) -> Result<T>,
     {
         self.transaction_with(TransactionOptions::default(), f)
             .await
@@ -337,7 +349,7 @@ impl Sql {
     /// ([`TransactionOptions::retry_conflicts`]).
     pub async fn transaction_with<T, F>(&self, options: TransactionOptions, mut f: F) -> Result<T>
     where
-        F: AsyncFnMut(&mut Transaction) -> Result<T>,
+        F: AsyncFnMut(&mut SqlTransaction) -> Result<T>,
     {
         let mut backoff = self.ctx.policy().retry.backoff_unbounded();
         let mut run = 1;
@@ -367,13 +379,13 @@ impl Sql {
     }
 
     /// Start a transaction on a connection of its own. Commit it with
-    /// [`Transaction::commit`]; dropping it unfinished rolls it back.
-    pub async fn begin(&self) -> Result<Transaction> {
+    /// [`SqlTransaction::commit`]; dropping it unfinished rolls it back.
+    pub async fn begin(&self) -> Result<SqlTransaction> {
         let tx = self
             .ctx
             .run(Op::idempotent("sql.begin"), || self.db.begin())
             .await?;
-        Ok(Transaction {
+        Ok(SqlTransaction {
             tx: Some(tx),
             ctx: self.ctx.clone(),
         })
@@ -383,28 +395,28 @@ impl Sql {
 /// An open transaction, from [`Sql::begin`].
 ///
 /// Statements inside a transaction are never retried one by one. Dropping
-/// the transaction without [`commit`](Transaction::commit) rolls it back and
+/// the transaction without [`commit`](SqlTransaction::commit) rolls it back and
 /// returns the connection to the pool clean.
-pub struct Transaction {
-    tx: Option<Box<dyn SqlTransaction>>,
+pub struct SqlTransaction {
+    tx: Option<Box<dyn SqlTx>>,
     ctx: Arc<Ctx>,
 }
 
-impl fmt::Debug for Transaction {
+impl fmt::Debug for SqlTransaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transaction")
+        f.debug_struct("SqlTransaction")
             .field("backend", &self.ctx.backend())
             .field("open", &self.tx.is_some())
             .finish()
     }
 }
 
-impl Transaction {
+impl SqlTransaction {
     fn tag(&self, e: Error, op: &'static str) -> Error {
         e.with_backend(self.ctx.backend()).with_operation(op)
     }
 
-    fn open(&mut self, op: &'static str) -> Result<&mut Box<dyn SqlTransaction>> {
+    fn open(&mut self, op: &'static str) -> Result<&mut Box<dyn SqlTx>> {
         let backend = self.ctx.backend();
         self.tx.as_mut().ok_or_else(|| {
             Error::new(ErrorKind::Closed, "transaction is already finished")
