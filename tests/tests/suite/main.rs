@@ -2,6 +2,7 @@
 //! tests. One test binary, so the workspace links once.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod memory;
 #[cfg(feature = "mongo")]
 mod mongo;
 #[cfg(feature = "postgres")]

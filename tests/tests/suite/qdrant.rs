@@ -327,7 +327,7 @@ async fn server_rejections_are_typed() {
     assert_eq!(c.count().await.unwrap(), 0);
     // Below the handle (which checks lengths within a call): Qdrant itself
     // refuses a request with one bad vector whole.
-    let store = dbx::Backend::vectors(db.qdrant().unwrap()).unwrap();
+    let store = dbx::driver::Backend::vectors(db.qdrant().unwrap()).unwrap();
     let e = expect_kind(
         store
             .upsert(
