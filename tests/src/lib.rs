@@ -11,6 +11,7 @@
 pub mod docs;
 pub mod fault;
 pub mod kv;
+pub mod kv_model;
 pub mod sql;
 pub mod vector;
 

@@ -1132,3 +1132,9 @@ async fn kv_table_is_custom_and_swept() {
     }
     assert_eq!(kv.ttl("trigger").await.unwrap(), Ttl::Persistent);
 }
+
+/// Random operation sequences agree with the key-value reference model.
+#[test]
+fn kv_agrees_with_the_reference_model() {
+    dbx_tests::kv_model::check("postgres", connect(), 64);
+}

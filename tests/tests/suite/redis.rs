@@ -1157,3 +1157,9 @@ async fn server_errors_carry_the_redis_error_prefix() {
     assert_eq!(e.code(), Some("ERR"), "{e:?}");
     db.kv().unwrap().delete(&key).await.unwrap();
 }
+
+/// Random operation sequences agree with the key-value reference model.
+#[test]
+fn kv_agrees_with_the_reference_model() {
+    dbx_tests::kv_model::check("redis", connect(), 64);
+}

@@ -871,3 +871,9 @@ async fn a_locked_database_does_not_hold_the_current_thread_runtime() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// Random operation sequences agree with the key-value reference model.
+#[test]
+fn kv_agrees_with_the_reference_model() {
+    dbx_tests::kv_model::check("sqlite", memory(), 64);
+}
