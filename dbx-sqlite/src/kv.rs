@@ -10,8 +10,9 @@
 //! successor(prefix)`), which match the prefix literally: SQLite's BINARY
 //! collation compares UTF-8 bytes, whose order is code point order.
 
-use crate::convert::{map_err, write_transaction};
+use crate::error::map_err;
 use crate::pool::Pool;
+use crate::stmt::write_transaction;
 use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::kv::{add_counter, parse_counter};
 use dbx_core::{Result, Ttl};

@@ -1,18 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 mod convert;
+mod error;
 mod kv;
 mod pool;
 mod sql;
+mod stmt;
 mod vector;
 
 use crate::kv::SqliteKv;
 use crate::pool::{OpenConfig, Pool};
 use crate::sql::SqliteSql;
 use crate::vector::SqliteVectors;
-use convert::{BACKEND, map_err};
 use dbx_core::driver::{Backend, Driver, KvStore, SqlStore, VectorStore};
 use dbx_core::{ConnectOptions, Error, PoolStatus, Result};
+use error::{BACKEND, map_err};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

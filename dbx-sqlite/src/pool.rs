@@ -29,7 +29,7 @@
 //! per-connection deadline every few hundred VM steps: a Tokio timer cannot
 //! interrupt blocking work, but SQLite can interrupt itself.
 
-use crate::convert::{BACKEND, map_err};
+use crate::error::{BACKEND, map_err};
 use dbx_core::{Error, ErrorKind, PoolStatus, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -60,11 +60,11 @@ pub(crate) struct OpenConfig {
     pub(crate) mmap_size: Option<u64>,
 }
 
-type Statements<'c> = crate::convert::StmtCache<'c>;
+type Statements<'c> = crate::stmt::StmtCache<'c>;
 
 self_cell::self_cell!(
     /// A rusqlite connection and the application's statements prepared on
-    /// it, which borrow it (see [`StmtCache`](crate::convert::StmtCache)).
+    /// it, which borrow it (see [`StmtCache`](crate::stmt::StmtCache)).
     /// The statements are finalized before the connection closes.
     pub(crate) struct Session {
         owner: Connection,
@@ -229,7 +229,7 @@ impl Pool {
         self.open.fetch_add(1, Ordering::Relaxed);
         let capacity = c.cache_capacity;
         Ok(Box::new(Conn {
-            session: Session::new(conn, |_| crate::convert::StmtCache::new(capacity)),
+            session: Session::new(conn, |_| crate::stmt::StmtCache::new(capacity)),
             deadline,
             commits,
             busy_off: false,

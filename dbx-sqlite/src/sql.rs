@@ -1,6 +1,6 @@
 //! `SqlStore` on SQLite.
 
-use crate::convert::map_err;
+use crate::error::map_err;
 use crate::pool::{Conn, Guard, Pool, Stmt, on_blocking_side};
 use dbx_core::driver::{SqlStore, SqlTx};
 use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};

@@ -33,8 +33,9 @@
 //! same read transaction. A long scan is stopped at the operation deadline by
 //! the pool's progress handler, like any statement.
 
-use crate::convert::{map_err, write_transaction};
+use crate::error::map_err;
 use crate::pool::Pool;
+use crate::stmt::write_transaction;
 use dbx_core::vector::{
     CollectionInfo, Distance, Filter, Include, Point, PointId, Record, ScoredPoint, Search,
     VectorStore, check_collection_name, collection_not_found, dimension_mismatch,
