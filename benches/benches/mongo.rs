@@ -18,12 +18,11 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use benches::concurrent;
+use benches::bench_shared;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbx::Dbx;
 use dbx::serde_json::json;
 use mongodb::bson::{Document, doc};
-use std::time::Duration;
 
 /// Connections per server on both sides (the driver's and dbx's default).
 const POOL: u32 = 10;
@@ -75,50 +74,42 @@ fn mongo(c: &mut Criterion) {
 
     for tasks in [1usize, 50] {
         let mut g = c.benchmark_group(format!("mongo/find_one/c{tasks}"));
-        g.bench_function("dbx", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let coll = coll.clone();
-                async move {
-                    concurrent(tasks, iters, move |i| {
-                        let coll = coll.clone();
-                        async move {
-                            let id = i % n;
-                            match coll.find_one(&json!({"_id": id})).await {
-                                Ok(Some(d)) => {
-                                    std::hint::black_box(d);
-                                    Ok(())
-                                }
-                                Ok(None) => Err(format!("no document with _id {id}")),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                    })
-                    .await
+        bench_shared(
+            &mut g,
+            &rt,
+            "dbx",
+            tasks,
+            &coll,
+            move |coll, i| async move {
+                let id = i % n;
+                match coll.find_one(&json!({"_id": id})).await {
+                    Ok(Some(d)) => {
+                        std::hint::black_box(d);
+                        Ok(())
+                    }
+                    Ok(None) => Err(format!("no document with _id {id}")),
+                    Err(e) => Err(e.to_string()),
                 }
-            })
-        });
-        g.bench_function("raw_mongodb", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let raw = raw.clone();
-                async move {
-                    concurrent(tasks, iters, move |i| {
-                        let raw = raw.clone();
-                        async move {
-                            let id = (i % n) as i32;
-                            match raw.find_one(doc! {"_id": id}).await {
-                                Ok(Some(d)) => {
-                                    std::hint::black_box(d);
-                                    Ok(())
-                                }
-                                Ok(None) => Err(format!("no document with _id {id}")),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                    })
-                    .await
+            },
+        );
+        bench_shared(
+            &mut g,
+            &rt,
+            "raw_mongodb",
+            tasks,
+            &raw,
+            move |raw, i| async move {
+                let id = (i % n) as i32;
+                match raw.find_one(doc! {"_id": id}).await {
+                    Ok(Some(d)) => {
+                        std::hint::black_box(d);
+                        Ok(())
+                    }
+                    Ok(None) => Err(format!("no document with _id {id}")),
+                    Err(e) => Err(e.to_string()),
                 }
-            })
-        });
+            },
+        );
         g.finish();
     }
 
@@ -128,15 +119,9 @@ fn mongo(c: &mut Criterion) {
     });
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = benches::criterion_config();
     targets = mongo
 }
 criterion_main!(benches);

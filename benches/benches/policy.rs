@@ -143,36 +143,18 @@ fn policy(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut g = c.benchmark_group("policy/kv_get_c50");
-    g.bench_function("direct", |b| {
-        b.to_async(&mt).iter_custom(|iters| {
-            let direct = direct.clone();
-            benches::concurrent(50, iters, move |_| {
-                let direct = direct.clone();
-                async move { direct.get("k").await.map(|v| drop(black_box(v))) }
-            })
-        })
+    benches::bench_shared(&mut g, &mt, "direct", 50, &direct, |direct, _| async move {
+        direct.get("k").await.map(|v| drop(black_box(v)))
     });
-    g.bench_function("dbx_none", |b| {
-        b.to_async(&mt).iter_custom(|iters| {
-            let kv = kv.clone();
-            benches::concurrent(50, iters, move |_| {
-                let kv = kv.clone();
-                async move { kv.get("k").await.map(|v| drop(black_box(v))) }
-            })
-        })
+    benches::bench_shared(&mut g, &mt, "dbx_none", 50, &kv, |kv, _| async move {
+        kv.get("k").await.map(|v| drop(black_box(v)))
     });
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = benches::criterion_config();
     targets = policy
 }
 criterion_main!(benches);

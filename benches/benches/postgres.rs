@@ -13,10 +13,9 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use benches::{PG_SELECT, RawPg, concurrent};
+use benches::{PG_SELECT, RawPg, bench_shared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbx::{Dbx, params};
-use std::time::Duration;
 
 const SHARED: usize = 2;
 const POOL: usize = 8;
@@ -60,77 +59,50 @@ fn postgres(c: &mut Criterion) {
 
     for tasks in [1usize, 8, 50] {
         let mut g = c.benchmark_group(format!("postgres/point_select/c{tasks}"));
-        g.bench_function("dbx", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let sql = sql.clone();
-                async move {
-                    concurrent(tasks, iters, move |n| {
-                        let sql = sql.clone();
-                        async move {
-                            let aid = (n % rows + 1) as i64;
-                            sql.query_one_as::<(i32,)>(PG_SELECT, params![aid])
-                                .await
-                                .map(|r| {
-                                    std::hint::black_box(r);
-                                })
-                        }
-                    })
-                    .await
-                }
-            })
+        bench_shared(&mut g, &rt, "dbx", tasks, &sql, move |sql, n| async move {
+            let aid = (n % rows + 1) as i64;
+            let r = sql.query_one_as::<(i32,)>(PG_SELECT, params![aid]).await?;
+            std::hint::black_box(r);
+            Ok::<(), dbx::Error>(())
         });
-        g.bench_function("raw_tokio_postgres", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let raw = raw.clone();
-                async move {
-                    concurrent(tasks, iters, move |n| {
-                        let raw = raw.clone();
-                        async move {
-                            let aid = (n % rows + 1) as i32;
-                            let rows = raw.query(&[&aid]).await?;
-                            std::hint::black_box(rows[0].get::<_, i32>(0));
-                            Ok::<(), tokio_postgres::Error>(())
-                        }
-                    })
+        bench_shared(
+            &mut g,
+            &rt,
+            "raw_tokio_postgres",
+            tasks,
+            &raw,
+            move |raw, n| async move {
+                let aid = (n % rows + 1) as i32;
+                let rows = raw.query(&[&aid]).await?;
+                std::hint::black_box(rows[0].get::<_, i32>(0));
+                Ok::<(), tokio_postgres::Error>(())
+            },
+        );
+        bench_shared(
+            &mut g,
+            &rt,
+            "deadpool_postgres",
+            tasks,
+            &pool,
+            move |pool, n| async move {
+                let aid = (n % rows + 1) as i32;
+                let c = pool.get().await.map_err(|e| e.to_string())?;
+                let st = c
+                    .prepare_cached(PG_SELECT)
                     .await
-                }
-            })
-        });
-        g.bench_function("deadpool_postgres", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let pool = pool.clone();
-                async move {
-                    concurrent(tasks, iters, move |n| {
-                        let pool = pool.clone();
-                        async move {
-                            let aid = (n % rows + 1) as i32;
-                            let c = pool.get().await.map_err(|e| e.to_string())?;
-                            let st = c
-                                .prepare_cached(PG_SELECT)
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
-                            std::hint::black_box(rows[0].get::<_, i32>(0));
-                            Ok::<(), String>(())
-                        }
-                    })
-                    .await
-                }
-            })
-        });
+                    .map_err(|e| e.to_string())?;
+                let rows = c.query(&st, &[&aid]).await.map_err(|e| e.to_string())?;
+                std::hint::black_box(rows[0].get::<_, i32>(0));
+                Ok::<(), String>(())
+            },
+        );
         g.finish();
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = benches::criterion_config();
     targets = postgres
 }
 criterion_main!(benches);

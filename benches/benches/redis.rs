@@ -10,10 +10,9 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use benches::{REDIS_VALUE, concurrent, redis_key};
+use benches::{REDIS_VALUE, bench_shared, redis_key};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbx::Dbx;
-use std::time::Duration;
 
 const KEYS: u64 = 1000;
 const POOL: usize = 16;
@@ -47,101 +46,66 @@ fn redis(c: &mut Criterion) {
     for op in ["get", "set"] {
         for tasks in [1usize, 50] {
             let mut g = c.benchmark_group(format!("redis/{op}/c{tasks}"));
-            g.bench_function("dbx", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let kv = kv.clone();
-                    async move {
-                        concurrent(tasks, iters, move |n| {
-                            let kv = kv.clone();
-                            async move {
-                                let key = redis_key(n, KEYS);
-                                if op == "get" {
-                                    kv.get(&key).await.map(|v| {
-                                        std::hint::black_box(v);
-                                    })
-                                } else {
-                                    kv.set(&key, REDIS_VALUE, None).await
-                                }
-                            }
-                        })
-                        .await
-                    }
-                })
+            bench_shared(&mut g, &rt, "dbx", tasks, &kv, move |kv, n| async move {
+                let key = redis_key(n, KEYS);
+                if op == "get" {
+                    std::hint::black_box(kv.get(&key).await?);
+                    Ok::<(), dbx::Error>(())
+                } else {
+                    kv.set(&key, REDIS_VALUE, None).await
+                }
             });
-            g.bench_function("raw_redis_rs", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let manager = manager.clone();
-                    async move {
-                        concurrent(tasks, iters, move |n| {
-                            let mut m = manager.clone();
-                            async move {
-                                let key = redis_key(n, KEYS);
-                                if op == "get" {
-                                    redis::cmd("GET")
-                                        .arg(&key)
-                                        .query_async::<Option<Vec<u8>>>(&mut m)
-                                        .await
-                                        .map(|v| {
-                                            std::hint::black_box(v);
-                                        })
-                                } else {
-                                    redis::cmd("SET")
-                                        .arg(&key)
-                                        .arg(REDIS_VALUE)
-                                        .query_async::<()>(&mut m)
-                                        .await
-                                }
-                            }
-                        })
+            bench_shared(
+                &mut g,
+                &rt,
+                "raw_redis_rs",
+                tasks,
+                &manager,
+                move |mut m, n| async move { raw_command(op, &redis_key(n, KEYS), &mut m).await },
+            );
+            bench_shared(
+                &mut g,
+                &rt,
+                "deadpool_redis",
+                tasks,
+                &pool,
+                move |pool, n| async move {
+                    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                    raw_command(op, &redis_key(n, KEYS), &mut *conn)
                         .await
-                    }
-                })
-            });
-            g.bench_function("deadpool_redis", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let pool = pool.clone();
-                    async move {
-                        concurrent(tasks, iters, move |n| {
-                            let pool = pool.clone();
-                            async move {
-                                let key = redis_key(n, KEYS);
-                                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-                                if op == "get" {
-                                    redis::cmd("GET")
-                                        .arg(&key)
-                                        .query_async::<Option<Vec<u8>>>(&mut *conn)
-                                        .await
-                                        .map(|v| {
-                                            std::hint::black_box(v);
-                                        })
-                                } else {
-                                    redis::cmd("SET")
-                                        .arg(&key)
-                                        .arg(REDIS_VALUE)
-                                        .query_async::<()>(&mut *conn)
-                                        .await
-                                }
-                                .map_err(|e| e.to_string())
-                            }
-                        })
-                        .await
-                    }
-                })
-            });
+                        .map_err(|e| e.to_string())
+                },
+            );
             g.finish();
         }
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+/// GET or SET through redis-rs on any of its async connections.
+async fn raw_command(
+    op: &str,
+    key: &str,
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> redis::RedisResult<()> {
+    if op == "get" {
+        let v = redis::cmd("GET")
+            .arg(key)
+            .query_async::<Option<Vec<u8>>>(conn)
+            .await?;
+        std::hint::black_box(v);
+        Ok(())
+    } else {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(REDIS_VALUE)
+            .query_async::<()>(conn)
+            .await
+    }
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = benches::criterion_config();
     targets = redis
 }
 criterion_main!(benches);

@@ -183,6 +183,39 @@ where
     start.elapsed()
 }
 
+/// The criterion settings of every bench: 1 s of warm-up, 3 s of measurement.
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+/// One contender of an "N tasks share a handle" comparison: `tasks` tasks
+/// on `rt` share clones of `handle` and run `op(handle, n)` for their share
+/// of criterion's iterations (`n` numbers the operation); the time is that
+/// of all of them. Every dbx / raw / pool comparison of the benches is
+/// written with this, so the contenders are measured alike.
+pub fn bench_shared<H, F, Fut, E>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    tasks: usize,
+    handle: &H,
+    op: F,
+) where
+    H: Clone + Send + Sync + 'static,
+    F: Fn(H, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Debug,
+{
+    g.bench_function(name, |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let (handle, op) = (handle.clone(), op.clone());
+            concurrent(tasks, iters, move |n| op(handle.clone(), n))
+        })
+    });
+}
+
 /// A redis-benchmark style key: `key:` and 12 digits, `n` modulo `keyspace`.
 pub fn redis_key(n: u64, keyspace: u64) -> String {
     format!("key:{:012}", n % keyspace.max(1))
