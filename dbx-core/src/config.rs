@@ -40,41 +40,12 @@
 
 use crate::{ConnectOptions, Error, Registry, Result};
 
-const TOP_KEYS: &[&str] = &[
-    "url",
-    "username",
-    "password",
-    "pool_max_size",
-    "timeout",
-    "connect_timeout",
-    "acquire_timeout",
-    "log_statements",
-    "health_check_interval",
-    "close_timeout",
-    "retry",
-    "breaker",
-    "limit",
-    "params",
-];
-const RETRY_KEYS: &[&str] = &[
-    "max_attempts",
-    "min_backoff",
-    "max_backoff",
-    "max_elapsed",
-    "jitter",
-    "budget_ratio",
-    "budget_min_per_sec",
-];
-const BREAKER_KEYS: &[&str] = &[
-    "enabled",
-    "consecutive_failures",
-    "failure_rate",
-    "window",
-    "min_calls",
-    "open_for",
-    "half_open_probes",
-];
-const LIMIT_KEYS: &[&str] = &["max_concurrency", "rate_limit", "rate_burst"];
+/// Keys of a database's table besides the settings of [`crate::settings`]:
+/// where it is, who connects, and the tables of settings.
+const OWN_KEYS: &[&str] = &["url", "username", "password"];
+/// The tables of a database: the settings' tables, and `params` for the
+/// backend's own parameters (checked by its driver).
+const TABLES: &[&str] = &["retry", "breaker", "limit", "params"];
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "DBX_DATABASES__";
@@ -177,16 +148,30 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn known_keys(section: &str) -> Option<&'static [&'static str]> {
-    match section {
-        "" => Some(TOP_KEYS),
-        "retry" => Some(RETRY_KEYS),
-        "breaker" => Some(BREAKER_KEYS),
-        "limit" => Some(LIMIT_KEYS),
-        // Backend parameters are checked by the driver at connect.
-        "params" => None,
-        _ => Some(&[]),
+/// Whether `key` may stand in `section` (`""`: the database's table).
+/// `None` for `params`, whose keys the driver checks.
+fn key_known(section: &str, key: &str) -> Option<bool> {
+    if section == "params" {
+        return None;
     }
+    Some(
+        crate::settings::by_key(section, key).is_some()
+            || (section.is_empty() && (OWN_KEYS.contains(&key) || TABLES.contains(&key))),
+    )
+}
+
+/// The keys `section` takes, for error messages.
+fn known_keys(section: &str) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = crate::settings::SETTINGS
+        .iter()
+        .filter(|s| s.table == section)
+        .map(|s| s.key)
+        .collect();
+    if section.is_empty() {
+        keys.splice(0..0, OWN_KEYS.iter().copied());
+        keys.extend(TABLES);
+    }
+    keys
 }
 
 fn scalar(v: &toml::Value) -> Option<String> {
@@ -212,9 +197,8 @@ fn collect(
         } else {
             format!("{section}.{key}")
         };
-        if let Some(known) = known_keys(section)
-            && !known.contains(&key.as_str())
-        {
+        if key_known(section, key) == Some(false) {
+            let known = known_keys(section);
             return Err(Error::invalid_config(format!(
                 "{origin}: database `{db}`: unknown key `{path}`; known keys{}: {}",
                 if section.is_empty() {
@@ -226,10 +210,7 @@ fn collect(
             )));
         }
         match value {
-            toml::Value::Table(t)
-                if section.is_empty()
-                    && matches!(key.as_str(), "retry" | "breaker" | "limit" | "params") =>
-            {
+            toml::Value::Table(t) if section.is_empty() && TABLES.contains(&key.as_str()) => {
                 collect(t, key, origin, db, out)?;
             }
             v => {
@@ -271,10 +252,9 @@ fn apply_env(
             }
         };
         let (section, key) = path.split_once('.').unwrap_or(("", &path));
-        let section_ok =
-            section.is_empty() || matches!(section, "retry" | "breaker" | "limit" | "params");
-        let key_ok = known_keys(section).is_none_or(|k| k.contains(&key))
-            && !(section.is_empty() && matches!(key, "retry" | "breaker" | "limit" | "params"));
+        let section_ok = section.is_empty() || TABLES.contains(&section);
+        let key_ok = key_known(section, key) != Some(false)
+            && !(section.is_empty() && TABLES.contains(&key));
         if !section_ok || !key_ok {
             return Err(Error::invalid_config(format!(
                 "environment variable {var}: unknown key `{path}`"
@@ -302,15 +282,13 @@ fn apply_env(
     Ok(())
 }
 
-/// The URL parameter a config path sets.
+/// The URL parameter a config path sets: a setting's, or a backend
+/// parameter's name under `params`.
 fn param_name(path: &str) -> String {
-    match path.split_once('.') {
-        Some(("retry", k)) => format!("retry_{k}"),
-        Some(("breaker", "enabled")) => "breaker".to_owned(),
-        Some(("breaker", k)) => format!("breaker_{k}"),
-        Some(("limit", k)) => k.to_owned(),
-        Some(("params", k)) => k.to_owned(),
-        _ => path.to_owned(),
+    let (section, key) = path.split_once('.').unwrap_or(("", path));
+    match crate::settings::by_key(section, key) {
+        Some(s) => s.param.to_owned(),
+        None => key.to_owned(),
     }
 }
 

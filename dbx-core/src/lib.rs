@@ -11,6 +11,7 @@ pub mod options;
 pub mod policy;
 pub mod registry;
 pub mod row;
+pub mod settings;
 mod shard;
 pub mod sql;
 pub mod telemetry;

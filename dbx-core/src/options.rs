@@ -13,27 +13,18 @@
 //! | `acquire_timeout` | longest wait for a free pooled connection         | 10s     |
 //! | `log_statements`  | put SQL text (placeholders only) on spans         | false   |
 //!
-//! The resilience parameters ([`POLICY_PARAMS`]) are described in
-//! [`crate::policy`].
+//! The resilience parameters are described in [`crate::policy`]; every
+//! common and resilience parameter is declared once, in [`crate::settings`].
 //!
 //! Durations are written `250ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
 //! Other parameters belong to the backend and are listed in its documentation;
 //! an unknown parameter is an error, not silently ignored.
 
-use crate::policy::{POLICY_PARAMS, Policy};
+use crate::policy::Policy;
 use crate::util::truncate;
 use crate::{Error, Result};
 use std::fmt;
 use std::time::Duration;
-
-/// Parameters every backend understands.
-pub const COMMON_PARAMS: &[&str] = &[
-    "pool_max_size",
-    "timeout",
-    "connect_timeout",
-    "acquire_timeout",
-    "log_statements",
-];
 
 /// Default deadline of one operation attempt: far above a healthy
 /// database's latency (milliseconds), short enough that a frozen server
@@ -245,8 +236,9 @@ impl ConnectOptions {
         Ok(())
     }
 
-    /// Set a parameter, as if it had been given in the URL's query. Common
-    /// parameters ([`COMMON_PARAMS`]) are validated at once.
+    /// Set a parameter, as if it had been given in the URL's query. dbx's
+    /// own parameters ([`crate::settings`]) are validated and applied at
+    /// once; others are kept for the driver, which checks them.
     pub fn set_param(
         &mut self,
         name: impl Into<String>,
@@ -260,31 +252,8 @@ impl ConnectOptions {
                 truncate(&name.replace('\0', ""), 60)
             )));
         }
-        match name.as_str() {
-            "pool_max_size" => {
-                let n = value.parse::<usize>().map_err(|_| {
-                    Error::invalid_config(format!(
-                        "pool_max_size {:?} is not a whole number",
-                        truncate(&value, 40)
-                    ))
-                })?;
-                self.set_pool_max_size(n)?;
-            }
-            "timeout" => {
-                self.set_timeout(parse_duration("timeout", &value)?)?;
-            }
-            "connect_timeout" => {
-                self.set_connect_timeout(parse_duration("connect_timeout", &value)?)?;
-            }
-            "acquire_timeout" => {
-                self.set_acquire_timeout(parse_duration("acquire_timeout", &value)?)?;
-            }
-            "log_statements" => {
-                crate::policy::parse_bool("log_statements", &value)?;
-            }
-            other => {
-                self.policy.set_param(other, &value)?;
-            }
+        if let Some(setting) = crate::settings::by_param(&name) {
+            setting.apply(self, &value)?;
         }
         match self.params.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
@@ -392,7 +361,7 @@ impl ConnectOptions {
     }
 
     /// The resilience policy (retry, breaker, limits), from the URL's
-    /// policy parameters ([`POLICY_PARAMS`]) or set directly.
+    /// policy parameters ([`crate::settings`]) or set directly.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -407,16 +376,9 @@ impl ConnectOptions {
     pub fn check_params(&self, backend: &str, known: &[&str]) -> Result<()> {
         for (name, _) in &self.params {
             let name_str = name.as_str();
-            if !COMMON_PARAMS.contains(&name_str)
-                && !POLICY_PARAMS.contains(&name_str)
-                && !known.contains(&name_str)
-            {
-                let mut all: Vec<&str> = COMMON_PARAMS
-                    .iter()
-                    .chain(POLICY_PARAMS)
-                    .chain(known)
-                    .copied()
-                    .collect();
+            if crate::settings::by_param(name_str).is_none() && !known.contains(&name_str) {
+                let mut all: Vec<&str> = known.to_vec();
+                all.extend(crate::settings::params().map(|p| -> &str { p }));
                 all.sort_unstable();
                 return Err(Error::invalid_config(format!(
                     "unknown parameter `{}` for {backend}; known parameters: {}",

@@ -118,8 +118,7 @@ pub(crate) fn check_database_name(name: &str) -> Result<()> {
 
 fn check_params(options: &ConnectOptions) -> Result<()> {
     for (name, _) in options.params() {
-        let known = dbx_core::options::COMMON_PARAMS.contains(&name)
-            || dbx_core::policy::POLICY_PARAMS.contains(&name)
+        let known = dbx_core::settings::by_param(name).is_some()
             || DBX_PARAMS.contains(&name)
             || driver_params().iter().any(|p| p.eq_ignore_ascii_case(name));
         if !known {

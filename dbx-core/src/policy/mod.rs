@@ -78,7 +78,6 @@ pub(crate) use limit::{ConcurrencyLimit, RateLimit};
 pub(crate) use retry::RetryBudget;
 
 use crate::error::{Error, Result};
-use crate::util::parse_duration;
 use std::time::Duration;
 
 /// Every resilience setting of one database.
@@ -118,89 +117,7 @@ impl Default for Policy {
 /// being ready again.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
-/// URL parameters of the policy, understood by every backend.
-pub const POLICY_PARAMS: &[&str] = &[
-    "retry_max_attempts",
-    "retry_min_backoff",
-    "retry_max_backoff",
-    "retry_max_elapsed",
-    "retry_jitter",
-    "retry_budget_ratio",
-    "retry_budget_min_per_sec",
-    "breaker",
-    "breaker_consecutive_failures",
-    "breaker_failure_rate",
-    "breaker_window",
-    "breaker_min_calls",
-    "breaker_open_for",
-    "breaker_half_open_probes",
-    "max_concurrency",
-    "rate_limit",
-    "rate_burst",
-    "health_check_interval",
-    "close_timeout",
-];
-
-pub(crate) fn parse_u32(field: &str, v: &str) -> Result<u32> {
-    v.trim()
-        .parse::<u32>()
-        .map_err(|_| Error::invalid_config(format!("{field} must be a whole number, got {v:?}")))
-}
-
-pub(crate) fn parse_f64(field: &str, v: &str) -> Result<f64> {
-    v.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .ok_or_else(|| Error::invalid_config(format!("{field} must be a number, got {v:?}")))
-}
-
-pub(crate) fn parse_bool(field: &str, v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid_config(format!(
-            "{field} must be true or false, got {v:?}"
-        ))),
-    }
-}
-
 impl Policy {
-    /// Apply one URL parameter; `Ok(false)` if the name is not a policy parameter.
-    pub(crate) fn set_param(&mut self, name: &str, v: &str) -> Result<bool> {
-        let d = |field: &str| parse_duration(field, v);
-        match name {
-            "retry_max_attempts" => self.retry.max_attempts = parse_u32(name, v)?,
-            "retry_min_backoff" => self.retry.min_backoff = d(name)?,
-            "retry_max_backoff" => self.retry.max_backoff = d(name)?,
-            "retry_max_elapsed" => self.retry.max_elapsed = d(name)?,
-            "retry_jitter" => self.retry.jitter = parse_bool(name, v)?,
-            "retry_budget_ratio" => self.retry.budget_ratio = parse_f64(name, v)?,
-            "retry_budget_min_per_sec" => self.retry.budget_min_per_sec = parse_u32(name, v)?,
-            "breaker" => self.breaker.enabled = parse_bool(name, v)?,
-            "breaker_consecutive_failures" => {
-                self.breaker.consecutive_failures = parse_u32(name, v)?
-            }
-            "breaker_failure_rate" => self.breaker.failure_rate = parse_f64(name, v)?,
-            "breaker_window" => self.breaker.window = d(name)?,
-            "breaker_min_calls" => self.breaker.min_calls = parse_u32(name, v)?,
-            "breaker_open_for" => self.breaker.open_for = d(name)?,
-            "breaker_half_open_probes" => self.breaker.half_open_probes = parse_u32(name, v)?,
-            "max_concurrency" => self.limit.max_concurrency = Some(parse_u32(name, v)? as usize),
-            "rate_limit" => self.limit.rate_per_sec = Some(parse_f64(name, v)?),
-            "rate_burst" => self.limit.rate_burst = parse_u32(name, v)?,
-            "health_check_interval" => {
-                self.health_check_interval = match v.trim().to_ascii_lowercase().as_str() {
-                    "off" | "none" | "false" | "0" => None,
-                    _ => Some(d(name)?),
-                }
-            }
-            "close_timeout" => self.close_timeout = d(name)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
     /// Check every value, naming the first bad field.
     pub fn validate(&self) -> Result<()> {
         self.retry.validate()?;
