@@ -97,15 +97,13 @@ impl Model {
                 self.0.insert(key(*k), (v.clone(), *ttl));
                 Out::Unit
             }
-            Op::SetNx(k, v) => {
-                let k = key(*k);
-                if self.0.contains_key(&k) {
-                    Out::Bool(false)
-                } else {
-                    self.0.insert(k, (v.clone(), false));
+            Op::SetNx(k, v) => match self.0.entry(key(*k)) {
+                std::collections::btree_map::Entry::Occupied(_) => Out::Bool(false),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((v.clone(), false));
                     Out::Bool(true)
                 }
-            }
+            },
             Op::Delete(k) => Out::Bool(self.0.remove(&key(*k)).is_some()),
             Op::Exists(k) => Out::Bool(self.0.contains_key(&key(*k))),
             Op::Incr(k, d) => {
