@@ -1,3 +1,7 @@
+//! Over 600 lines on purpose: every test here shares the one scripted
+//! driver and its helpers, and reads as one specification of the engine;
+//! split it by concern if it grows much further.
+//!
 //! The policy's own logic, driven by a scripted in-process driver on Tokio's
 //! paused clock. The driver stands in for no database behaviour: it only
 //! fails on cue, so retry, breaker, limits and shutdown can be checked
