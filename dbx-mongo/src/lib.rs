@@ -2,11 +2,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod conn;
 mod docs;
 mod error;
 mod kv;
 
 use crate::config::MongoConfig;
+use crate::conn::*;
 use crate::docs::MongoDocs;
 use crate::error::{BACKEND, map_err};
 use crate::kv::MongoKv;
@@ -45,142 +47,6 @@ impl Driver for MongoDriver {
 
     async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
         Ok(Arc::new(MongoBackend::open(options).await?))
-    }
-}
-
-/// Connection figures kept from the driver's connection-pool events.
-#[derive(Debug, Default)]
-struct PoolCounters {
-    size: AtomicIsize,
-    in_use: AtomicIsize,
-    waiting: AtomicIsize,
-}
-
-impl PoolCounters {
-    fn on(&self, ev: &CmapEvent) {
-        let (counter, delta) = match ev {
-            CmapEvent::ConnectionCreated(_) => (&self.size, 1),
-            CmapEvent::ConnectionClosed(_) => (&self.size, -1),
-            CmapEvent::ConnectionCheckoutStarted(_) => (&self.waiting, 1),
-            CmapEvent::ConnectionCheckoutFailed(_) => (&self.waiting, -1),
-            CmapEvent::ConnectionCheckedOut(_) => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                (&self.in_use, 1)
-            }
-            CmapEvent::ConnectionCheckedIn(_) => (&self.in_use, -1),
-            _ => return,
-        };
-        counter.fetch_add(delta, Ordering::Relaxed);
-    }
-
-    fn get(c: &AtomicIsize) -> usize {
-        usize::try_from(c.load(Ordering::Relaxed)).unwrap_or(0)
-    }
-}
-
-/// Watches the seeds' monitors while connecting: once every seed has
-/// failed a heartbeat and none has succeeded, the connect fails with the
-/// last failure instead of waiting for server selection to time out.
-#[derive(Debug, Clone)]
-struct SeedWatch(Arc<std::sync::Mutex<SeedState>>);
-
-#[derive(Debug)]
-struct SeedState {
-    seeds: usize,
-    failed: std::collections::HashSet<mongodb::options::ServerAddress>,
-    any_succeeded: bool,
-    tell: Option<tokio::sync::oneshot::Sender<mongodb::error::Error>>,
-}
-
-impl SeedWatch {
-    /// Hook into the client's SDAM events; the receiver gets the failure
-    /// that left no seed reachable.
-    fn install(
-        client: &mut mongodb::options::ClientOptions,
-    ) -> (
-        SeedWatch,
-        tokio::sync::oneshot::Receiver<mongodb::error::Error>,
-    ) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let watch = SeedWatch(Arc::new(std::sync::Mutex::new(SeedState {
-            seeds: client.hosts.len(),
-            failed: std::collections::HashSet::new(),
-            any_succeeded: false,
-            tell: Some(tx),
-        })));
-        let w = watch.clone();
-        client.sdam_event_handler = Some(EventHandler::callback(move |ev: SdamEvent| w.on(ev)));
-        (watch, rx)
-    }
-
-    fn on(&self, ev: SdamEvent) {
-        let Ok(mut st) = self.0.lock() else { return };
-        if st.tell.is_none() {
-            return;
-        }
-        match ev {
-            SdamEvent::ServerHeartbeatSucceeded(_) => st.any_succeeded = true,
-            SdamEvent::ServerHeartbeatFailed(f) if !st.any_succeeded => {
-                st.failed.insert(f.server_address);
-                if st.seeds > 0
-                    && st.failed.len() >= st.seeds
-                    && let Some(tell) = st.tell.take()
-                {
-                    let _ = tell.send(f.failure);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Connected (or given up): later events are ignored.
-    fn disarm(&self) {
-        if let Ok(mut st) = self.0.lock() {
-            st.tell = None;
-            st.failed.clear();
-        }
-    }
-}
-
-/// State shared by the backend, its capabilities and transactions.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    client: mongodb::Client,
-    pub(crate) db: mongodb::Database,
-    pub(crate) timeout: Duration,
-    /// Whether the server is a replica set member or mongos (transactions).
-    pub(crate) transactions: bool,
-    closed: AtomicBool,
-    pool: Arc<PoolCounters>,
-    pool_max_size: u32,
-    target: String,
-}
-
-impl Shared {
-    pub(crate) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(
-                Error::new(ErrorKind::Closed, "the MongoDB client was closed")
-                    .with_backend(BACKEND),
-            )
-        } else {
-            Ok(())
-        }
-    }
-
-    /// A session with a transaction started, or Unsupported on a standalone server.
-    pub(crate) async fn start_transaction(&self) -> Result<mongodb::ClientSession> {
-        self.check_open()?;
-        if !self.transactions {
-            return Err(Error::unsupported(format!(
-                "transactions need a replica set or a sharded cluster; the server at {} is a standalone mongod",
-                self.target
-            ))
-            .with_backend(BACKEND));
-        }
-        let mut session = self.client.start_session().await.map_err(map_err)?;
-        session.start_transaction().await.map_err(map_err)?;
-        Ok(session)
     }
 }
 

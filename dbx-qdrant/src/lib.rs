@@ -2,11 +2,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod conn;
 mod convert;
 mod error;
 mod vectors;
 
 use crate::config::QdrantConfig;
+use crate::conn::*;
 use crate::error::{BACKEND, map_err};
 use crate::vectors::QdrantVectors;
 use dbx_core::driver::{Backend, Driver, VectorStore};
@@ -41,37 +43,6 @@ impl Driver for QdrantDriver {
 
     async fn connect(&self, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
         Ok(Arc::new(QdrantBackend::open(options).await?))
-    }
-}
-
-/// State shared by the backend and its vector capability.
-pub(crate) struct Shared {
-    pub(crate) client: qdrant_client::Qdrant,
-    closed: AtomicBool,
-    timeout: Duration,
-    /// `host:port`, for messages (never has the API key).
-    target: String,
-    server_version: String,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("target", &self.target)
-            .field("server_version", &self.server_version)
-            .field("closed", &self.closed)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    pub(crate) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::new(ErrorKind::Closed, "the Qdrant client was closed").with_backend(BACKEND))
-        } else {
-            Ok(())
-        }
     }
 }
 
