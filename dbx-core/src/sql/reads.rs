@@ -259,12 +259,15 @@ fn classify(sql: &str) -> bool {
 const MEMO_MAX_LEN: usize = 1024;
 const MEMO_SLOTS: usize = 32;
 
+/// Remembered statements and whether each is a read.
+type Memo = [Option<(Box<str>, bool)>; MEMO_SLOTS];
+
 thread_local! {
     /// The last statements classified on this thread, by a hash of their
     /// length and ends; a hit compares the whole text, so a collision only
     /// costs a fresh classification. Applications repeat a few statement
     /// texts, so most queries cost a comparison instead of a scan.
-    static MEMO: std::cell::RefCell<[Option<(Box<str>, bool)>; MEMO_SLOTS]> =
+    static MEMO: std::cell::RefCell<Memo> =
         const { std::cell::RefCell::new([const { None }; MEMO_SLOTS]) };
 }
 
