@@ -67,6 +67,7 @@ fi
 step "checking services"
 svc_missing=()
 command -v redis-server >/dev/null 2>&1 || svc_missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || svc_missing+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || svc_missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || svc_missing+=(postgresql-client)
 command -v runuser >/dev/null 2>&1 || svc_missing+=(util-linux)
@@ -117,6 +118,26 @@ if [ -z "${DBX_TEST_MONGO_URL:-}" ]; then
   echo "MongoDB-wire test server: $DBX_TEST_MONGO_URL"
 fi
 
+# Redis Cluster: 3 primaries + 3 replicas of the machine's redis-server on
+# free loopback ports, stopped (and their files deleted) when this script
+# exits. The failover test starts a cluster of its own the same way.
+cleanups=()
+cleanup() { for c in "${cleanups[@]}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+if [ -z "${DBX_TEST_REDIS_CLUSTER_URL:-}" ]; then
+  DBX_TEST_REDIS_CLUSTER_URL="$(bash scripts/start-redis-cluster.sh)"
+  export DBX_TEST_REDIS_CLUSTER_URL
+  cleanups+=('bash scripts/start-redis-cluster.sh --stop "$DBX_TEST_REDIS_CLUSTER_URL"')
+fi
+echo "Redis Cluster test servers: $DBX_TEST_REDIS_CLUSTER_URL"
+# Redis Sentinel: a primary, a replica and 3 sentinels, the same way.
+if [ -z "${DBX_TEST_REDIS_SENTINEL_URL:-}" ]; then
+  DBX_TEST_REDIS_SENTINEL_URL="$(bash scripts/start-redis-sentinel.sh)"
+  export DBX_TEST_REDIS_SENTINEL_URL
+  cleanups+=('bash scripts/start-redis-sentinel.sh --stop "$DBX_TEST_REDIS_SENTINEL_URL"')
+fi
+echo "Redis Sentinel test servers: $DBX_TEST_REDIS_SENTINEL_URL"
+
 # Qdrant: not in the package registries here. When a binary is found
 # (QDRANT_BIN, `qdrant` on PATH or ~/.cache/dbx-qdrant/qdrant) a throwaway
 # server is started on free loopback ports; otherwise the Qdrant tests skip,
@@ -137,7 +158,7 @@ if [ -z "${DBX_TEST_QDRANT_URL:-}" ]; then
   DBX_TEST_QDRANT_URL="$(bash scripts/start-qdrant.sh)"
   if [ -n "$DBX_TEST_QDRANT_URL" ]; then
     export DBX_TEST_QDRANT_URL
-    trap 'bash scripts/start-qdrant.sh --stop "$DBX_TEST_QDRANT_URL"' EXIT
+    cleanups+=('bash scripts/start-qdrant.sh --stop "$DBX_TEST_QDRANT_URL"')
     echo "Qdrant test server: $DBX_TEST_QDRANT_URL"
     # Tests that need a server of their own (API keys) start one from this.
     if [ -z "${QDRANT_BIN:-}" ]; then

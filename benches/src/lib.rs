@@ -228,6 +228,23 @@ pub const REDIS_VALUE: &[u8] = b"xxx";
 /// both sides).
 pub const PG_SELECT: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
 
+/// redis-rs's own async cluster client on the seeds of a
+/// `redis+cluster://h1:p1,h2:p2` URL, with its default settings except
+/// `TCP_NODELAY` on, as dbx sets it (the raw contender of the cluster
+/// benchmark; see [`raw_redis`] for why both sides must agree on it).
+pub async fn raw_redis_cluster(
+    url: &str,
+) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+    let rest = url.strip_prefix("redis+cluster://").unwrap_or(url);
+    let hosts = rest.split(['/', '?']).next().unwrap_or_default();
+    let seeds: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
+    redis::cluster::ClusterClientBuilder::new(seeds)
+        .tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true))
+        .build()?
+        .get_async_connection()
+        .await
+}
+
 /// Raw redis-rs on dbx's model: one `ConnectionManager` (a multiplexed,
 /// self-reconnecting connection) shared by every task, with the same
 /// timeouts and TCP settings dbx configures: `TCP_NODELAY` on, unless the

@@ -130,6 +130,7 @@ enum Client {
     DbxKv(dbx::Kv, Op),
     DbxSql(dbx::Sql),
     RawRedis(redis::aio::ConnectionManager, Op),
+    RawCluster(redis::cluster_async::ClusterConnection, Op),
     PoolRedis(deadpool_redis::Pool, Op),
     RawPg(RawPg),
     PoolPg(deadpool_postgres::Pool),
@@ -190,6 +191,14 @@ impl Client {
                 let mut m = m.clone();
                 let r: redis::RedisResult<redis::Value> = redis_cmd(*op, &redis_key(n, keys))
                     .query_async(&mut m)
+                    .await;
+                r.map(|v| drop(std::hint::black_box(v)))
+                    .map_err(|e| e.to_string())
+            }
+            Client::RawCluster(c, op) => {
+                let mut c = c.clone();
+                let r: redis::RedisResult<redis::Value> = redis_cmd(*op, &redis_key(n, keys))
+                    .query_async(&mut c)
                     .await;
                 r.map(|v| drop(std::hint::black_box(v)))
                     .map_err(|e| e.to_string())
@@ -292,7 +301,15 @@ async fn prepare(a: &Args, connect: &mut Duration) -> Result<Client, String> {
             if op == Op::Select {
                 return Err("select is a SQL operation; Redis offers get, set and incr".into());
             }
-            if client == "pool" {
+            if a.url.starts_with("redis+cluster://") {
+                if client == "pool" {
+                    return Err("--client pool is for single Redis servers".into());
+                }
+                let c = benches::raw_redis_cluster(&a.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Client::RawCluster(c, op))
+            } else if client == "pool" {
                 Ok(Client::PoolRedis(
                     benches::redis_pool(&a.url, a.pool.unwrap_or(16))?,
                     op,

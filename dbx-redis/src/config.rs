@@ -12,6 +12,20 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Default port of `redis://` and `rediss://` URLs.
 pub const DEFAULT_PORT: u16 = 6379;
 
+/// The URL schemes the driver serves.
+pub(crate) const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+];
+
+/// Default port of the sentinels in `redis+sentinel://` URLs.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
 /// Backend-specific URL parameters (besides the common ones).
 pub(crate) const PARAMS: &[&str] = &[
     "db",
@@ -21,13 +35,23 @@ pub(crate) const PARAMS: &[&str] = &[
     "tls_key_file",
     "tls_insecure",
     "tcp_nodelay",
+    "sentinel_username",
+    "sentinel_password",
 ];
 
 /// Where and how to connect, parsed and checked.
 #[derive(Clone)]
 pub(crate) struct RedisConfig {
-    /// Address and handshake (credentials, database, protocol) for redis-rs.
+    /// Address and handshake (credentials, database, protocol) for redis-rs;
+    /// of the first seed for a cluster.
     pub(crate) info: ConnectionInfo,
+    /// The seed nodes of a `redis+cluster://` URL (the same handshake for
+    /// each); `None` for a single server.
+    pub(crate) cluster: Option<Vec<ConnectionInfo>>,
+    /// The sentinels and master name of a `redis+sentinel://` URL; `info`
+    /// is then the template of the primary's connection (its address is
+    /// asked of the sentinels).
+    pub(crate) sentinel: Option<SentinelSpec>,
     /// TLS material to load at connect time, for `rediss://`.
     pub(crate) tls: Option<TlsFiles>,
     /// `host:port` or the socket path, for messages (never has credentials).
@@ -53,6 +77,16 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
+/// Where the sentinels are and which master they watch.
+#[derive(Clone)]
+pub(crate) struct SentinelSpec {
+    /// The master's name, as in `sentinel monitor <name> ...`.
+    pub(crate) master: String,
+    /// The sentinels, with their own credentials (`sentinel_username`,
+    /// `sentinel_password`; none by default).
+    pub(crate) nodes: Vec<ConnectionInfo>,
+}
+
 /// Certificate files named by the `tls_*` parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TlsFiles {
@@ -64,11 +98,18 @@ pub(crate) struct TlsFiles {
 impl RedisConfig {
     pub(crate) fn from_options(options: &ConnectOptions) -> Result<Self> {
         let scheme = options.scheme();
-        if !matches!(scheme, "redis" | "rediss" | "redis+unix") {
+        if !SCHEMES.contains(&scheme) {
             return Err(Error::invalid_config(format!(
-                "the redis driver serves redis://, rediss:// and redis+unix:// URLs, not {scheme}:"
+                "the redis driver serves {} URLs, not {scheme}:",
+                SCHEMES
+                    .iter()
+                    .map(|s| format!("{s}://"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
+        let cluster = scheme.ends_with("+cluster");
+        let sentinel = scheme.ends_with("+sentinel");
         if !options.has_authority() {
             return Err(Error::invalid_config(format!(
                 "write {scheme}://{}",
@@ -79,13 +120,30 @@ impl RedisConfig {
                 }
             )));
         }
-        let tls = scheme == "rediss";
+        let tls = scheme.starts_with("rediss");
         let unix = scheme == "redis+unix";
+        if !cluster && !sentinel && options.host().contains(',') {
+            return Err(Error::invalid_config(format!(
+                "{scheme}:// names one server, not a list: write {scheme}+cluster://h1:p1,h2:p2 \
+                 for a Redis Cluster, or {scheme}+sentinel://s1,s2,s3/master for Sentinel"
+            )));
+        }
+        if !sentinel
+            && (options.param("sentinel_username").is_some()
+                || options.param("sentinel_password").is_some())
+        {
+            return Err(Error::invalid_config(
+                "sentinel_username and sentinel_password apply to redis+sentinel:// URLs only",
+            ));
+        }
 
-        let path_db = if unix {
-            None
+        let (master, path_db) = if unix {
+            (None, None)
+        } else if sentinel {
+            let (master, db) = parse_sentinel_path(scheme, options.path())?;
+            (Some(master), db)
         } else {
-            parse_path_db(options.path())?
+            (None, parse_path_db(options.path())?)
         };
         let param_db = options.param("db").map(parse_db).transpose()?;
         let db = match (path_db, param_db) {
@@ -96,8 +154,13 @@ impl RedisConfig {
             }
             (a, b) => a.or(b).unwrap_or(0),
         };
+        if cluster && db != 0 {
+            return Err(Error::invalid_config(format!(
+                "a Redis Cluster has database 0 only, not {db}: drop the database from the URL"
+            )));
+        }
 
-        let (addr, target) = if unix {
+        let (addrs, target) = if unix {
             if !options.host().is_empty() || options.port().is_some() {
                 return Err(Error::invalid_config(
                     "redis+unix URLs name a socket path, not a host: write redis+unix:///path/to/redis.sock",
@@ -109,31 +172,48 @@ impl RedisConfig {
                     "redis+unix URL names no socket: write redis+unix:///path/to/redis.sock",
                 ));
             }
-            (ConnectionAddr::Unix(PathBuf::from(path)), path.to_owned())
+            (
+                vec![ConnectionAddr::Unix(PathBuf::from(path))],
+                path.to_owned(),
+            )
         } else {
-            let host = options.host();
-            if host.is_empty() {
-                return Err(Error::invalid_config(format!(
-                    "{scheme} URL names no host: write {scheme}://host[:port][/db]"
-                )));
+            if options.host().is_empty() {
+                return Err(Error::invalid_config(if cluster {
+                    format!("{scheme} URL names no node: write {scheme}://host:port[,host:port...]")
+                } else if sentinel {
+                    format!(
+                        "{scheme} URL names no sentinel: write {scheme}://s1:26379,s2:26379/master"
+                    )
+                } else {
+                    format!("{scheme} URL names no host: write {scheme}://host[:port][/db]")
+                }));
             }
-            let port = options.port().unwrap_or(DEFAULT_PORT);
-            let target = if host.contains(':') {
-                format!("[{host}]:{port}")
+            let insecure = options.param_bool("tls_insecure")?.unwrap_or(false);
+            let mut addrs = Vec::new();
+            let mut names = Vec::new();
+            let default_port = if sentinel {
+                DEFAULT_SENTINEL_PORT
             } else {
-                format!("{host}:{port}")
+                DEFAULT_PORT
             };
-            let addr = if tls {
-                ConnectionAddr::TcpTls {
-                    host: host.to_owned(),
-                    port,
-                    insecure: options.param_bool("tls_insecure")?.unwrap_or(false),
-                    tls_params: None,
-                }
-            } else {
-                ConnectionAddr::Tcp(host.to_owned(), port)
-            };
-            (addr, target)
+            for (host, port) in options.hosts(default_port)? {
+                names.push(if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                });
+                addrs.push(if tls {
+                    ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure,
+                        tls_params: None,
+                    }
+                } else {
+                    ConnectionAddr::Tcp(host, port)
+                });
+            }
+            (addrs, names.join(","))
         };
 
         let tls_files = TlsFiles {
@@ -203,17 +283,60 @@ impl RedisConfig {
             }
             (None, None) => {}
         }
-        let info = addr
-            .into_connection_info()
-            .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")))?
-            .set_redis_settings(redis)
-            .set_tcp_settings(tcp_settings(
-                options.timeout(),
-                options.param_bool("tcp_nodelay")?.unwrap_or(true),
-            ));
+        let tcp = tcp_settings(
+            options.timeout(),
+            options.param_bool("tcp_nodelay")?.unwrap_or(true),
+        );
+        let mut infos = addrs
+            .into_iter()
+            .map(|addr| {
+                addr.into_connection_info()
+                    .map(|info| {
+                        info.set_redis_settings(redis.clone())
+                            .set_tcp_settings(tcp.clone())
+                    })
+                    .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sentinel = match master {
+            Some(master) => {
+                let mut auth = RedisConnectionInfo::default();
+                match (
+                    options.param("sentinel_username"),
+                    options.param("sentinel_password"),
+                ) {
+                    (Some(_), None) => {
+                        return Err(Error::invalid_config(
+                            "sentinel_username needs sentinel_password",
+                        ));
+                    }
+                    (user, Some(password)) => {
+                        if let Some(user) = user {
+                            auth = auth.set_username(user);
+                        }
+                        auth = auth.set_password(password);
+                    }
+                    (None, None) => {}
+                }
+                let nodes = infos
+                    .iter()
+                    .map(|i| i.clone().set_redis_settings(auth.clone()))
+                    .collect();
+                Some(SentinelSpec { master, nodes })
+            }
+            None => None,
+        };
+        let info = infos.remove(0);
+        let cluster = cluster.then(|| {
+            let mut seeds = vec![info.clone()];
+            seeds.append(&mut infos);
+            seeds
+        });
 
         Ok(RedisConfig {
             info,
+            cluster,
+            sentinel,
             tls: tls.then_some(tls_files),
             target,
             db,
@@ -226,16 +349,51 @@ impl RedisConfig {
 
     /// The redis-rs client, with certificates loaded for `rediss://`.
     pub(crate) fn client(&self) -> Result<redis::Client> {
+        self.client_for(&self.info)
+    }
+
+    /// A redis-rs client for `info` (a sentinel, a primary) with this
+    /// configuration's certificates.
+    pub(crate) fn client_for(&self, info: &ConnectionInfo) -> Result<redis::Client> {
+        match self.certificates()? {
+            None => redis::Client::open(info.clone())
+                .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}"))),
+            Some(certs) => redis::Client::build_with_tls(info.clone(), certs).map_err(|e| {
+                Error::invalid_config(format!("the TLS certificate files are not usable PEM: {e}"))
+                    .with_source(e)
+            }),
+        }
+    }
+
+    /// The redis-rs cluster client's builder for the seeds of a
+    /// `redis+cluster://` URL, with timeouts, TCP settings and certificates.
+    pub(crate) fn cluster_client(&self) -> Result<redis::cluster::ClusterClientBuilder> {
+        let seeds = self
+            .cluster
+            .clone()
+            .unwrap_or_else(|| vec![self.info.clone()]);
+        let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.timeout)
+            .tcp_settings(self.info.tcp_settings().clone());
+        if let Some(certs) = self.certificates()? {
+            builder = builder.certs(certs);
+        }
+        Ok(builder)
+    }
+
+    /// The certificate files of `tls_ca_file`/`tls_cert_file`/`tls_key_file`,
+    /// read and checked; `None` without TLS or without files (the system's
+    /// roots). Installs the `ring` crypto provider for TLS URLs.
+    fn certificates(&self) -> Result<Option<redis::TlsCertificates>> {
         let Some(files) = &self.tls else {
-            return redis::Client::open(self.info.clone())
-                .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")));
+            return Ok(None);
         };
         // rustls needs a process-wide crypto provider; make it `ring` unless
         // the application installed one already (then that one stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
         if files.ca_file.is_none() && files.cert_file.is_none() {
-            return redis::Client::open(self.info.clone())
-                .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")));
+            return Ok(None);
         }
         let read = |name: &str, path: &PathBuf, marker: &str| {
             let bytes = std::fs::read(path).map_err(|e| {
@@ -272,17 +430,10 @@ impl RedisConfig {
             }),
             _ => None,
         };
-        redis::Client::build_with_tls(
-            self.info.clone(),
-            redis::TlsCertificates {
-                client_tls,
-                root_cert,
-            },
-        )
-        .map_err(|e| {
-            Error::invalid_config(format!("the TLS certificate files are not usable PEM: {e}"))
-                .with_source(e)
-        })
+        Ok(Some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
     }
 }
 
@@ -303,6 +454,21 @@ fn tcp_settings(timeout: Duration, nodelay: bool) -> redis::io::tcp::TcpSettings
     #[cfg(not(any(target_os = "android", target_os = "linux")))]
     let _ = timeout;
     settings
+}
+
+/// The path of a Sentinel URL: `/master` or `/master/db`.
+fn parse_sentinel_path(scheme: &str, path: &str) -> Result<(String, Option<i64>)> {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (name, db) = match rest.split_once('/') {
+        Some((name, db)) => (name, parse_path_db(&format!("/{db}"))?),
+        None => (rest, None),
+    };
+    if name.is_empty() {
+        return Err(Error::invalid_config(format!(
+            "{scheme} URL names no master: write {scheme}://s1:26379,s2:26379/<master name>[/db]"
+        )));
+    }
+    Ok((name.to_owned(), db))
 }
 
 /// The database index in a URL path: empty, `/` or `/N`.
@@ -334,7 +500,7 @@ fn parse_db(text: &str) -> Result<i64> {
         })
 }
 
-fn short(s: &str) -> &str {
+pub(crate) fn short(s: &str) -> &str {
     match s.char_indices().nth(40) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -443,6 +609,70 @@ mod tests {
             ("redis://h?protocol=resp4", "protocol"),
             ("redis+unix://host/sock", "socket path"),
             ("redis+unix:///", "no socket"),
+        ] {
+            let e = cfg(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}");
+            assert!(e.to_string().contains(needle), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn cluster_and_sentinel_urls() {
+        let c = cfg("redis+cluster://:pw@a:7000,b:7001,c").unwrap();
+        let seeds = c.cluster.as_ref().unwrap();
+        assert_eq!(seeds.len(), 3);
+        assert_eq!(c.target, "a:7000,b:7001,c:6379");
+        assert!(
+            seeds
+                .iter()
+                .all(|s| s.redis_settings().password() == Some("pw"))
+        );
+        assert!(c.sentinel.is_none());
+        let c = cfg("rediss+cluster://a:1,b:2").unwrap();
+        assert!(matches!(
+            c.cluster.unwrap()[1].addr(),
+            ConnectionAddr::TcpTls { port: 2, .. }
+        ));
+
+        let c = cfg("redis+sentinel://:pw@s1,s2:26380/mymaster/2?sentinel_password=spw").unwrap();
+        let spec = c.sentinel.as_ref().unwrap();
+        assert_eq!(spec.master, "mymaster");
+        assert_eq!(c.db, 2);
+        assert_eq!(c.target, "s1:26379,s2:26380");
+        // The primary gets the URL's credentials, the sentinels their own.
+        assert_eq!(c.info.redis_settings().password(), Some("pw"));
+        assert_eq!(c.info.redis_settings().db(), 2);
+        assert!(
+            spec.nodes
+                .iter()
+                .all(|n| n.redis_settings().password() == Some("spw")
+                    && n.redis_settings().db() == 0)
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("pw"), "{shown}");
+        assert_eq!(
+            cfg("redis+sentinel://s/m")
+                .unwrap()
+                .sentinel
+                .unwrap()
+                .master,
+            "m"
+        );
+
+        for (url, needle) in [
+            ("redis+cluster://a:1/2", "database 0 only"),
+            ("redis+cluster://a:1?db=1", "database 0 only"),
+            ("redis://a:1,b:2", "redis+cluster://"),
+            ("redis+sentinel://s1", "no master"),
+            ("redis+sentinel://s1/m/x", "database index"),
+            ("redis+sentinel:///m", "no sentinel"),
+            ("redis://h?sentinel_password=x", "redis+sentinel"),
+            (
+                "redis+sentinel://s/m?sentinel_username=u",
+                "sentinel_password",
+            ),
+            ("redis+cluster://a,a", "twice"),
+            ("valkey://h", "redis+cluster://"),
         ] {
             let e = cfg(url).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}");

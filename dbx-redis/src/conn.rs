@@ -9,7 +9,6 @@ use dbx_core::{Error, ErrorKind, PoolStatus, Result};
 use deadpool_redis::{Manager, Pool, PoolError, Runtime, TimeoutType};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -195,25 +194,6 @@ impl Shared {
         pipe.query_async(&mut conn)
             .await
             .map_err(|e| self.shared_error(link.generation, e))
-    }
-
-    /// Bound `fut` by the operation timeout and name the operation.
-    pub(crate) async fn timed<T>(
-        &self,
-        op: &'static str,
-        limit: Duration,
-        fut: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        self.check_open().map_err(|e| e.with_operation(op))?;
-        match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("operation did not finish within {limit:?}"),
-            )
-            .with_backend(BACKEND)),
-        }
-        .map_err(|e| e.with_operation(op))
     }
 
     /// Check out an exclusive connection: waiting for a free one is bounded by

@@ -160,6 +160,15 @@ fn classify_server(
         S::BusyLoading | S::TryAgain | S::MasterDown | S::ClusterDown => {
             (ErrorKind::Query, true, text)
         }
+        // A write that reached a replica (a primary just failed over): the
+        // cluster client refreshes its slot map, so a later attempt goes to
+        // the new primary.
+        S::ReadOnly => (ErrorKind::Query, true, text),
+        // A redirection the cluster client could not follow within its
+        // retries (the slot map was still settling): the next attempt
+        // reads the refreshed map.
+        S::Moved | S::Ask => (ErrorKind::Query, true, text),
+        S::CrossSlot => (ErrorKind::InvalidInput, false, cross_slot(&text)),
         S::NoPerm => (ErrorKind::Auth, false, text),
         S::ResponseError => {
             let detail = e.detail().unwrap_or_default();
@@ -175,6 +184,14 @@ fn classify_server(
     }
 }
 
+/// Why a command or pipeline whose keys span hash slots was refused.
+pub(crate) fn cross_slot(text: &str) -> String {
+    format!(
+        "in a Redis Cluster the keys of one command, transaction or pipeline must \
+         hash to one slot ({text}): give them a common hash tag, e.g. {{user1}}:a and {{user1}}:b"
+    )
+}
+
 /// Error codes redis-rs does not know by name (`-CODE detail` replies).
 fn classify_code(code: &str, text: String) -> (ErrorKind, bool, String) {
     match code {
@@ -185,6 +202,7 @@ fn classify_code(code: &str, text: String) -> (ErrorKind, bool, String) {
             (ErrorKind::Query, true, text)
         }
         "OOM" => (ErrorKind::Query, true, text),
+        "CROSSSLOT" => (ErrorKind::InvalidInput, false, cross_slot(&text)),
         _ => (ErrorKind::Query, false, text),
     }
 }

@@ -15,11 +15,10 @@
 //! | ttl       | `PTTL k` (-2 missing, -1 persistent) |
 //! | scan      | `SCAN cursor MATCH <escaped prefix>* COUNT n` |
 
-use crate::conn::Shared;
+use crate::topology::Topology;
 use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::{Error, Result, Ttl};
 use redis::{Cmd, Value, cmd};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest `COUNT` hint of one `SCAN` call: each call works through about
@@ -28,7 +27,7 @@ pub(crate) const MAX_SCAN_COUNT: usize = 10_000;
 
 #[derive(Debug)]
 pub(crate) struct RedisKv {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) topo: Topology,
 }
 
 /// Milliseconds of a TTL the core has checked (1 ms to 100 years, whole ms).
@@ -64,34 +63,34 @@ pub(crate) fn glob_prefix(prefix: &str) -> Vec<u8> {
 #[async_trait::async_trait]
 impl KvStore for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.shared.query(Cmd::get(key)).await
+        self.topo.query(Cmd::get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        self.shared.query(set_cmd(key, value, ttl, false)).await
+        self.topo.query(set_cmd(key, value, ttl, false)).await
     }
 
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool> {
-        let reply: Value = self.shared.query(set_cmd(key, value, ttl, true)).await?;
+        let reply: Value = self.topo.query(set_cmd(key, value, ttl, true)).await?;
         Ok(!matches!(reply, Value::Nil))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let n: i64 = self.shared.query(Cmd::del(key)).await?;
+        let n: i64 = self.topo.query(Cmd::del(key)).await?;
         Ok(n > 0)
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        let n: i64 = self.shared.query(Cmd::exists(key)).await?;
+        let n: i64 = self.topo.query(Cmd::exists(key)).await?;
         Ok(n > 0)
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        self.shared.query(Cmd::incr(key, delta)).await
+        self.topo.query(Cmd::incr(key, delta)).await
     }
 
     async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
-        let values: Vec<Option<Vec<u8>>> = self.shared.query(Cmd::mget(keys)).await?;
+        let values: Vec<Option<Vec<u8>>> = self.topo.query(Cmd::mget(keys)).await?;
         if values.len() != keys.len() {
             return Err(Error::decode(format!(
                 "MGET of {} keys answered {} values",
@@ -110,27 +109,56 @@ impl KvStore for RedisKv {
                 for (k, v) in entries {
                     c.arg(*k).arg(*v);
                 }
-                self.shared.query(c).await
+                self.topo.query(c).await
             }
             Some(ttl) => {
-                // MSET has no TTL; SETs in one MULTI/EXEC, sent in one round trip.
-                let mut pipe = redis::pipe();
-                pipe.atomic();
-                for (k, v) in entries {
-                    pipe.add_command(set_cmd(k, v, Some(ttl), false)).ignore();
+                // MSET has no TTL; SETs in one MULTI/EXEC, sent in one round
+                // trip. In a cluster one MULTI/EXEC per hash slot (a
+                // transaction cannot span slots), all sent at once.
+                let atomic = |entries: &mut dyn Iterator<Item = &(&str, &[u8])>| {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for (k, v) in entries {
+                        pipe.add_command(set_cmd(k, v, Some(ttl), false)).ignore();
+                    }
+                    pipe
+                };
+                match &self.topo {
+                    Topology::Single(_) | Topology::Sentinel(_) => {
+                        self.topo.query_pipeline(&atomic(&mut entries.iter())).await
+                    }
+                    Topology::Cluster(c) => {
+                        let mut by_slot: Vec<(redis::cluster_routing::Route, Vec<usize>)> =
+                            Vec::new();
+                        for (i, (k, _)) in entries.iter().enumerate() {
+                            let route = crate::cluster::route_of(k);
+                            match by_slot.iter_mut().find(|(r, _)| *r == route) {
+                                Some((_, members)) => members.push(i),
+                                None => by_slot.push((route, vec![i])),
+                            }
+                        }
+                        let pipes: Vec<redis::Pipeline> = by_slot
+                            .iter()
+                            .map(|(_, members)| atomic(&mut members.iter().map(|&i| &entries[i])))
+                            .collect();
+                        futures_util::future::try_join_all(
+                            pipes.iter().map(|p| c.query_pipeline::<()>(p)),
+                        )
+                        .await
+                        .map(drop)
+                    }
                 }
-                self.shared.query_pipeline(&pipe).await
             }
         }
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let n: i64 = self.shared.query(Cmd::pexpire(key, millis(ttl))).await?;
+        let n: i64 = self.topo.query(Cmd::pexpire(key, millis(ttl))).await?;
         Ok(n == 1)
     }
 
     async fn ttl(&self, key: &str) -> Result<Ttl> {
-        let ms: i64 = self.shared.query(Cmd::pttl(key)).await?;
+        let ms: i64 = self.topo.query(Cmd::pttl(key)).await?;
         Ok(match ms {
             -2 => Ttl::Missing,
             -1 => Ttl::Persistent,
@@ -144,6 +172,12 @@ impl KvStore for RedisKv {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<ScanPage> {
+        let count = limit.clamp(1, MAX_SCAN_COUNT);
+        if let Topology::Cluster(c) = &self.topo {
+            return c
+                .scan_page(glob_prefix(prefix), prefix, cursor, count)
+                .await;
+        }
         let cursor = match cursor {
             None => 0,
             Some(c) => c.parse::<u64>().map_err(|_| {
@@ -156,33 +190,44 @@ impl KvStore for RedisKv {
             .arg("MATCH")
             .arg(glob_prefix(prefix))
             .arg("COUNT")
-            .arg(limit.clamp(1, MAX_SCAN_COUNT));
-        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self.shared.query(scan).await?;
-        let mut skipped = 0usize;
-        let keys = raw_keys
-            .into_iter()
-            .filter_map(|k| match String::from_utf8(k) {
-                Ok(k) if k.starts_with(prefix) => Some(k),
-                Ok(_) => None,
-                Err(_) => {
-                    skipped += 1;
-                    None
-                }
-            })
-            .collect();
-        if skipped > 0 {
-            tracing::warn!(
-                target: "dbx_redis",
-                skipped,
-                "scan skipped keys that are not UTF-8 (written by another client)"
-            );
-        }
-        Ok(ScanPage::new(keys, (next != 0).then(|| next.to_string())))
+            .arg(count);
+        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self.topo.query(scan).await?;
+        Ok(ScanPage::new(
+            utf8_keys(raw_keys, prefix),
+            (next != 0).then(|| next.to_string()),
+        ))
     }
 
     fn scan_may_repeat(&self) -> bool {
         true
     }
+}
+
+/// The keys of a SCAN reply that are UTF-8 and start with `prefix` (the
+/// glob matched them; the check guards against a server that globs
+/// differently). Keys that are not UTF-8 were written by another client:
+/// skipped, with a warning.
+pub(crate) fn utf8_keys(raw_keys: Vec<Vec<u8>>, prefix: &str) -> Vec<String> {
+    let mut skipped = 0usize;
+    let keys = raw_keys
+        .into_iter()
+        .filter_map(|k| match String::from_utf8(k) {
+            Ok(k) if k.starts_with(prefix) => Some(k),
+            Ok(_) => None,
+            Err(_) => {
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    if skipped > 0 {
+        tracing::warn!(
+            target: "dbx_redis",
+            skipped,
+            "scan skipped keys that are not UTF-8 (written by another client)"
+        );
+    }
+    keys
 }
 
 #[cfg(test)]

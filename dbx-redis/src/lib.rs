@@ -2,21 +2,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
+mod cluster;
 mod config;
 mod conn;
 mod error;
 mod kv;
+mod sentinel;
+mod topology;
 
-use crate::config::{PARAMS, RedisConfig};
+use crate::cluster::Cluster;
+use crate::config::{PARAMS, RedisConfig, SCHEMES};
 use crate::conn::{Shared, shared_refusal};
 use crate::error::BACKEND;
 use crate::kv::RedisKv;
+use crate::sentinel::Sentinel;
+use crate::topology::Topology;
 use dbx_core::driver::{Backend, Driver, KvStore};
 use dbx_core::{ConnectOptions, Error, ErrorKind, PoolStatus, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::config::{DEFAULT_POOL_SIZE, DEFAULT_PORT};
+pub use crate::config::{DEFAULT_POOL_SIZE, DEFAULT_PORT, DEFAULT_SENTINEL_PORT};
 pub use crate::conn::ExclusiveConnection;
 /// redis-rs, the client underneath, for everything not re-exported below
 /// (without matching its version yourself).
@@ -27,7 +33,8 @@ pub use redis;
 /// [`FromRedisValue`] type or as a raw [`Value`].
 pub use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, ToRedisArgs, Value, cmd, pipe};
 
-/// The Redis driver: serves `redis://`, `rediss://` (TLS) and `redis+unix://`.
+/// The Redis driver: serves `redis://`, `rediss://` (TLS), `redis+unix://`,
+/// and Redis Cluster as `redis+cluster://` and `rediss+cluster://`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RedisDriver;
 
@@ -38,7 +45,7 @@ impl Driver for RedisDriver {
     }
 
     fn schemes(&self) -> &'static [&'static str] {
-        &["redis", "rediss", "redis+unix"]
+        SCHEMES
     }
 
     fn params(&self) -> &'static [&'static str] {
@@ -59,7 +66,7 @@ impl Driver for RedisDriver {
 /// [`RedisBackend::connect`].
 #[derive(Debug)]
 pub struct RedisBackend {
-    shared: Arc<Shared>,
+    topo: Topology,
     kv: Arc<RedisKv>,
 }
 
@@ -86,13 +93,39 @@ impl RedisBackend {
     async fn open(options: &ConnectOptions) -> Result<Self> {
         options.check_params(BACKEND, PARAMS)?;
         let config = RedisConfig::from_options(options)?;
-        let shared = Arc::new(Shared::open(config).await?);
+        let topo = if config.cluster.is_some() {
+            Topology::Cluster(Arc::new(Cluster::open(config).await?))
+        } else if config.sentinel.is_some() {
+            Topology::Sentinel(Sentinel::open(config).await?)
+        } else {
+            Topology::Single(Arc::new(Shared::open(config).await?))
+        };
         Ok(RedisBackend {
-            kv: Arc::new(RedisKv {
-                shared: shared.clone(),
-            }),
-            shared,
+            kv: Arc::new(RedisKv { topo: topo.clone() }),
+            topo,
         })
+    }
+
+    /// The one server's state (the current primary's with Sentinel), or
+    /// Unsupported naming `what` on a cluster.
+    fn single(&self, what: &str) -> Result<Arc<Shared>> {
+        match &self.topo {
+            Topology::Single(s) => Ok(s.clone()),
+            Topology::Sentinel(s) => s.current(),
+            Topology::Cluster(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{what} is not available on a Redis Cluster connection: \
+                     use cmd/pipeline (routed by key) or cluster_connection()"
+                ),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    /// Whether this backend talks to a Redis Cluster (`redis+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.topo, Topology::Cluster(_))
     }
 
     /// Run one command on the shared multiplexed connection and convert the
@@ -104,53 +137,73 @@ impl RedisBackend {
     /// [`ErrorKind::InvalidInput`]: the shared connection carries every
     /// task's commands. Run those on an [`exclusive`](Self::exclusive)
     /// connection.
+    ///
+    /// On a Redis Cluster each command goes to the node serving its key's
+    /// slot; MGET, MSET, DEL, EXISTS, UNLINK and TOUCH over keys of several
+    /// slots are split by slot and their replies merged; commands about the
+    /// whole server (PING, DBSIZE, FLUSHALL, KEYS...) go to every primary and
+    /// their replies are combined as redis-rs documents. SCAN is refused (it
+    /// would walk one node): use the key-value handle's `scan`, which walks
+    /// every primary.
     pub async fn cmd<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        let shared = &self.shared;
-        shared
-            .timed("redis.cmd", shared.config.timeout, async {
-                if let Some(why) = shared_refusal(cmd) {
-                    return Err(Error::invalid_input(why).with_backend(BACKEND));
-                }
-                shared.query(cmd.clone()).await
-            })
-            .await
+        let topo = &self.topo;
+        topo.timed("redis.cmd", topo.timeout(), async {
+            if let Some(why) = shared_refusal(cmd).or_else(|| match topo {
+                Topology::Cluster(_) => cluster::cluster_refusal(cmd),
+                Topology::Single(_) | Topology::Sentinel(_) => None,
+            }) {
+                return Err(Error::invalid_input(why).with_backend(BACKEND));
+            }
+            topo.query(cmd.clone()).await
+        })
+        .await
     }
 
     /// Run a pipeline on the shared connection in one round trip; with
     /// [`Pipeline::atomic`](redis::Pipeline::atomic) it runs as one
     /// MULTI/EXEC transaction. The same commands as in [`cmd`](Self::cmd)
-    /// are refused.
+    /// are refused. On a Redis Cluster the keys of a pipeline must hash to
+    /// one slot (give them a common `{hash tag}`); one over several slots is
+    /// refused with [`ErrorKind::InvalidInput`] before anything is sent.
     pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        let shared = &self.shared;
-        shared
-            .timed("redis.pipeline", shared.config.timeout, async {
-                if let Some(why) = pipe.cmd_iter().find_map(shared_refusal) {
-                    return Err(Error::invalid_input(why).with_backend(BACKEND));
-                }
-                shared.query_pipeline(pipe).await
-            })
-            .await
+        let topo = &self.topo;
+        topo.timed("redis.pipeline", topo.timeout(), async {
+            if let Some(why) = pipe.cmd_iter().find_map(shared_refusal) {
+                return Err(Error::invalid_input(why).with_backend(BACKEND));
+            }
+            topo.query_pipeline(pipe).await
+        })
+        .await
     }
 
     /// Check out a connection of the pool for this caller alone (MULTI/WATCH
     /// transactions, blocking commands). Waiting for one is bounded by
     /// `acquire_timeout` ([`ErrorKind::PoolTimeout`]), opening one by
     /// `connect_timeout`.
+    ///
+    /// Not on a Redis Cluster ([`ErrorKind::Unsupported`]): a connection
+    /// there reaches one node. Send a transaction as an atomic
+    /// [`pipeline`](Self::pipeline) over keys of one slot instead.
     pub async fn exclusive(&self) -> Result<ExclusiveConnection> {
-        let conn = self
-            .shared
+        let shared = self
+            .single("an exclusive connection")
+            .map_err(|e| e.with_operation("redis.exclusive"))?;
+        let conn = shared
             .checkout()
             .await
             .map_err(|e| e.with_operation("redis.exclusive"))?;
-        Ok(ExclusiveConnection::new(conn, self.shared.clone()))
+        Ok(ExclusiveConnection::new(conn, shared))
     }
 
     /// Open a dedicated publish/subscribe connection (not pooled: it lives as
-    /// long as you keep it), bounded by `connect_timeout`.
+    /// long as you keep it), bounded by `connect_timeout`. Not on a Redis
+    /// Cluster ([`ErrorKind::Unsupported`]).
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
-        let shared = &self.shared;
+        let shared = self
+            .single("a publish/subscribe connection")
+            .map_err(|e| e.with_operation("redis.pubsub"))?;
         let c = &shared.config;
-        shared
+        self.topo
             .timed("redis.pubsub", c.connect_timeout, async {
                 shared
                     .client()
@@ -164,46 +217,76 @@ impl RedisBackend {
     /// The shared connection itself, for redis-rs's typed command API
     /// (`redis::AsyncCommands`). It reconnects by itself and bounds each reply
     /// by the operation `timeout`; its errors are redis-rs's own. Never send
-    /// connection-state or blocking commands on it.
+    /// connection-state or blocking commands on it. Not on a Redis Cluster
+    /// ([`ErrorKind::Unsupported`]; see
+    /// [`cluster_connection`](Self::cluster_connection)).
     pub fn shared_connection(&self) -> Result<redis::aio::ConnectionManager> {
-        self.shared.manager()
+        self.single("the shared single-server connection")?
+            .manager()
     }
 
-    /// One PING round trip on the shared connection, bounded by `timeout`.
+    /// On a Redis Cluster: redis-rs's cluster connection, for its typed
+    /// command API (`redis::AsyncCommands`) and its own routing
+    /// (`route_command`). Each reply is bounded by the operation `timeout`;
+    /// its errors are redis-rs's own. [`ErrorKind::Unsupported`] on a single
+    /// server.
+    pub fn cluster_connection(&self) -> Result<redis::cluster_async::ClusterConnection> {
+        match &self.topo {
+            Topology::Cluster(c) => c.connection(),
+            Topology::Single(_) | Topology::Sentinel(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "cluster_connection is for redis+cluster:// URLs; use shared_connection",
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+
+    /// One PING round trip, bounded by `timeout`: on the shared connection,
+    /// or to every node of a cluster (each must answer).
     pub async fn ping(&self) -> Result<()> {
-        let shared = &self.shared;
-        shared
-            .timed("ping", shared.config.timeout, async {
-                let pong: String = shared.query(redis::cmd("PING")).await?;
-                if pong == "PONG" {
-                    Ok(())
-                } else {
-                    Err(Error::decode(format!("PING answered {pong:?}")).with_backend(BACKEND))
+        let topo = &self.topo;
+        topo.timed("ping", topo.timeout(), async {
+            match topo {
+                Topology::Cluster(c) => c.ping().await,
+                Topology::Single(_) | Topology::Sentinel(_) => {
+                    let pong: String = topo.query(redis::cmd("PING")).await?;
+                    if pong == "PONG" {
+                        Ok(())
+                    } else {
+                        Err(Error::decode(format!("PING answered {pong:?}")).with_backend(BACKEND))
+                    }
                 }
-            })
-            .await
+            }
+        })
+        .await
     }
 
     /// Figures of the pool of exclusive connections (the shared connection
-    /// is not counted).
+    /// is not counted). A cluster has no such pool: all zeros.
     pub fn pool_status(&self) -> PoolStatus {
-        self.shared.pool_status()
+        match &self.topo {
+            Topology::Single(s) => s.pool_status(),
+            Topology::Sentinel(s) => s
+                .current()
+                .map_or(PoolStatus::new(0, 0, 0, 0, 0), |s| s.pool_status()),
+            Topology::Cluster(_) => PoolStatus::new(0, 0, 0, 0, 0),
+        }
     }
 
     /// The deadline of one operation (`timeout`).
     pub fn timeout(&self) -> Duration {
-        self.shared.config.timeout
+        self.topo.timeout()
     }
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.topo.is_closed()
     }
 
     /// Refuse new work ([`ErrorKind::Closed`]), close the pool and the shared
     /// connection. Idempotent.
     pub fn close(&self) {
-        self.shared.close();
+        self.topo.close();
     }
 }
 
@@ -226,7 +309,10 @@ impl Backend for RedisBackend {
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {
-        Some(RedisBackend::pool_status(self))
+        match self.topo {
+            Topology::Single(_) | Topology::Sentinel(_) => Some(RedisBackend::pool_status(self)),
+            Topology::Cluster(_) => None,
+        }
     }
 
     /// redis-rs already bounds each command on the shared connection with
@@ -237,8 +323,14 @@ impl Backend for RedisBackend {
     /// instruction GET (registering, re-registering and cancelling a timer
     /// entry). With a connect timeout too long for that, the core times
     /// each attempt as for any backend.
+    ///
+    /// The cluster client's retries (redirections, a failover) are bounded
+    /// by the core's per-attempt timer.
     fn enforces_timeouts(&self) -> bool {
-        self.shared.bounds_commands()
+        match &self.topo {
+            Topology::Single(s) => s.bounds_commands(),
+            Topology::Cluster(_) | Topology::Sentinel(_) => false,
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
 pub mod docs;
+pub mod failover;
 pub mod fault;
 pub mod kv;
 pub mod kv_model;

@@ -214,8 +214,11 @@ impl ConnectOptions {
             };
             (h, port)
         } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
+            // The port belongs to the last entry of a host list only
+            // (`h1:p1,h2` has no port of its own).
+            let last = hostport.rfind(',').map_or(0, |i| i + 1);
+            match hostport[last..].rsplit_once(':') {
+                Some((_, p)) => (&hostport[..hostport.len() - p.len() - 1], Some(p)),
                 None => (hostport, None),
             }
         };
@@ -318,6 +321,76 @@ impl ConnectOptions {
     /// The port, if given.
     pub fn port(&self) -> Option<u16> {
         self.port
+    }
+
+    /// Every host of the URL with its port, in the order written: one for
+    /// `scheme://host:port`, several for a list `scheme://h1:p1,h2:p2,h3`
+    /// (a Redis Cluster's seeds, a PostgreSQL primary and its replicas). An
+    /// entry without a port gets `default_port`; IPv6 addresses come without
+    /// their brackets.
+    ///
+    /// [`InvalidConfig`](crate::ErrorKind::InvalidConfig) for a URL without
+    /// a host, an empty entry (`h1,,h2`) or the same host and port twice.
+    ///
+    /// ```
+    /// # use dbx_core::ConnectOptions;
+    /// let o = ConnectOptions::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2,[::1]:7002")?;
+    /// assert_eq!(
+    ///     o.hosts(6379)?,
+    ///     [("10.0.0.1".into(), 7000), ("10.0.0.2".into(), 6379), ("::1".into(), 7002)]
+    /// );
+    /// # Ok::<(), dbx_core::Error>(())
+    /// ```
+    pub fn hosts(&self, default_port: u16) -> Result<Vec<(String, u16)>> {
+        if self.host.is_empty() {
+            return Err(Error::invalid_config(format!(
+                "{}: URL names no host",
+                self.scheme
+            )));
+        }
+        if !self.host.contains(',') {
+            return Ok(vec![(self.host.clone(), self.port.unwrap_or(default_port))]);
+        }
+        let entries: Vec<&str> = self.host.split(',').collect();
+        let last = entries.len() - 1;
+        let mut out: Vec<(String, u16)> = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            // check_host_list (at parse time) made sure every port is a number.
+            let (host, port) = match entry.strip_prefix('[') {
+                Some(rest) => match rest.split_once(']') {
+                    Some((h, "")) => (h, None),
+                    Some((h, p)) => (h, p.strip_prefix(':')),
+                    None => (rest, None),
+                },
+                None => match entry.split_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (entry, None),
+                },
+            };
+            if host.is_empty() {
+                return Err(Error::invalid_config(format!(
+                    "connection URL host list {:?} has an empty entry",
+                    truncate(&self.host, 60)
+                )));
+            }
+            let port = match port {
+                Some(p) => p.parse::<u16>().map_err(|_| {
+                    Error::invalid_config(format!(
+                        "connection URL port {:?} is not a number from 1 to 65535",
+                        truncate(p, 20)
+                    ))
+                })?,
+                None if i == last => self.port.unwrap_or(default_port),
+                None => default_port,
+            };
+            if out.iter().any(|(h, p)| h == host && *p == port) {
+                return Err(Error::invalid_config(format!(
+                    "connection URL names {host}:{port} twice; give each host once"
+                )));
+            }
+            out.push((host.to_owned(), port));
+        }
+        Ok(out)
     }
     /// The user name, if given.
     pub fn username(&self) -> Option<&str> {

@@ -139,3 +139,40 @@ fn setters_validate() {
     o.set_param("x", "maybe").unwrap();
     assert!(o.param_bool("x").is_err());
 }
+
+#[test]
+fn host_lists() {
+    let hosts = |url: &str| ConnectOptions::from_url(url).unwrap().hosts(7000);
+    assert_eq!(hosts("redis://h").unwrap(), [("h".to_owned(), 7000)]);
+    assert_eq!(hosts("redis://h:1").unwrap(), [("h".to_owned(), 1)]);
+    assert_eq!(hosts("redis://[::1]:2/").unwrap(), [("::1".to_owned(), 2)]);
+    assert_eq!(
+        hosts("redis+cluster://a:1,b,c:3/x").unwrap(),
+        [
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 7000),
+            ("c".to_owned(), 3)
+        ]
+    );
+    assert_eq!(
+        hosts("postgres://a,[::1]:5,b").unwrap(),
+        [
+            ("a".to_owned(), 7000),
+            ("::1".to_owned(), 5),
+            ("b".to_owned(), 7000)
+        ]
+    );
+    for (url, needle) in [
+        ("redis+cluster://a:1,,b:2", "empty entry"),
+        ("redis+cluster://a:1,b:2,", "empty entry"),
+        ("redis+cluster://a:1,a:1", "twice"),
+        ("redis+cluster://a,a", "twice"),
+        ("redis+cluster:///x", "no host"),
+    ] {
+        let e = hosts(url).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig, "{url}");
+        assert!(e.to_string().contains(needle), "{url}: {e}");
+    }
+    // Distinct ports of one host are distinct nodes.
+    assert_eq!(hosts("redis+cluster://a:1,a:2").unwrap().len(), 2);
+}

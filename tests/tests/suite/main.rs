@@ -11,5 +11,9 @@ mod postgres;
 mod qdrant;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_cluster;
+#[cfg(feature = "redis")]
+mod redis_sentinel;
 #[cfg(feature = "sqlite")]
 mod sqlite;
