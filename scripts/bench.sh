@@ -15,7 +15,9 @@
 # Knobs: DBX_BENCH_SECS (seconds per load run, default 5), DBX_BENCH_ROUNDS
 # (interleaved rounds per comparison, default 4; keep it even, see below; the
 # table shows the median of the per-round ratios), DBX_BENCH_CRITERION=0 to
-# skip the criterion benches.
+# skip the criterion benches, DBX_BENCH_CLUSTER=0 to skip the Redis Cluster
+# comparison (a throwaway cluster from scripts/start-redis-cluster.sh, or
+# DBX_BENCH_REDIS_CLUSTER_URL).
 #
 # Ratios, not absolute times: the machines are shared and noisy, so each
 # comparison runs its contenders back to back, round after round. Where a
@@ -147,6 +149,27 @@ else
   say "skipping Redis: no server at $redis_url"
 fi
 
+# Redis Cluster: dbx against redis-rs's own cluster client, on a throwaway
+# 3+3 cluster (DBX_BENCH_REDIS_CLUSTER_URL to use another; DBX_BENCH_CLUSTER=0
+# to skip).
+if [ "${DBX_BENCH_CLUSTER:-1}" != 0 ]; then
+  cluster_url=${DBX_BENCH_REDIS_CLUSTER_URL:-}
+  started_cluster=
+  if [ -z "$cluster_url" ] && cluster_url=$(bash scripts/start-redis-cluster.sh 2>>"$log"); then
+    started_cluster=$cluster_url
+  fi
+  if [ -n "$cluster_url" ]; then
+    "$load" --url "$cluster_url" --op set --concurrency 50 --ops 200000 --keys 100000 >>"$log" 2>&1
+    for r in $(seq "$rounds"); do
+      say "redis cluster round $r/$rounds"
+      run_load "cluster-get" "$r" --url "$cluster_url" --op get --concurrency 50 --client "$(order "$r" dbx,raw)"
+    done
+    [ -n "$started_cluster" ] && bash scripts/start-redis-cluster.sh --stop "$started_cluster"
+  else
+    say "skipping Redis Cluster: scripts/start-redis-cluster.sh failed (see $log)"
+  fi
+fi
+
 if pg_isready -q -h $pg_host -p $pg_port; then
   if ! psql -h $pg_host -p $pg_port -U $pg_user -Atqc "select 1 from pg_database where datname='$pg_db'" postgres | grep -q 1; then
     createdb -h $pg_host -p $pg_port -U $pg_user $pg_db
@@ -246,6 +269,12 @@ for op, label in (("get", "GET"), ("set", "SET")):
         p99 = med(d, "p99_us")
         row("Redis GET p99 latency, 50 tasks (dbx)", f"{fmt(p99,0)} µs", "< 2000 µs", verdict(p99, hi=2000),
             f"p50 {fmt(med(d,'p50_us'),0)} µs, p99.9 {fmt(med(d,'p999_us'),0)} µs")
+
+d, raw = rounds_of("cluster-get-dbx", load), rounds_of("cluster-get-raw", load)
+if d and raw:
+    r1, rs1 = med_ratio(d, raw)
+    row("Redis Cluster (3+3) GET, 50 tasks: dbx / raw redis-rs cluster client (both `TCP_NODELAY`)", fmt(r1), "≥ 0.95", verdict(r1, 0.95),
+        f"dbx {fmt(med(d,'throughput'),0)} ops/s, raw {fmt(med(raw,'throughput'),0)}; rounds {', '.join(fmt(x) for x in rs1)}")
 
 for c in (8, 50):
     d = rounds_of(f"pg-c{c}-dbx", load)
