@@ -137,6 +137,13 @@ if [ -z "${DBX_TEST_REDIS_SENTINEL_URL:-}" ]; then
   cleanups+=('bash scripts/start-redis-sentinel.sh --stop "$DBX_TEST_REDIS_SENTINEL_URL"')
 fi
 echo "Redis Sentinel test servers: $DBX_TEST_REDIS_SENTINEL_URL"
+# PostgreSQL primary + streaming standby (pg_basebackup -R), the same way.
+if [ -z "${DBX_TEST_POSTGRES_REPLICA_URL:-}" ]; then
+  DBX_TEST_POSTGRES_REPLICA_URL="$(bash scripts/start-pg-replica.sh)"
+  export DBX_TEST_POSTGRES_REPLICA_URL
+  cleanups+=('bash scripts/start-pg-replica.sh --stop "$DBX_TEST_POSTGRES_REPLICA_URL"')
+fi
+echo "PostgreSQL primary + standby: $DBX_TEST_POSTGRES_REPLICA_URL"
 
 # Qdrant: not in the package registries here. When a binary is found
 # (QDRANT_BIN, `qdrant` on PATH or ~/.cache/dbx-qdrant/qdrant) a throwaway

@@ -47,7 +47,58 @@ pub(crate) const PARAMS: &[&str] = &[
     "kv_table",
     "isolation_level",
     "read_only",
+    "target_session_attrs",
+    "load_balance_hosts",
 ];
+
+/// What a connection's server must be (`target_session_attrs`, as libpq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionAttrs {
+    /// Any server that accepts the login (the default).
+    Any,
+    /// A server that accepts writes (`transaction_read_only` is off).
+    ReadWrite,
+    /// A server in read-only mode (`transaction_read_only` is on).
+    ReadOnly,
+    /// A primary (not in recovery).
+    Primary,
+    /// A standby (in recovery).
+    Standby,
+    /// A standby if any host is one, else any server.
+    PreferStandby,
+}
+
+impl SessionAttrs {
+    fn parse(v: &str) -> Result<SessionAttrs> {
+        Ok(match v.to_ascii_lowercase().as_str() {
+            "any" => SessionAttrs::Any,
+            "read-write" => SessionAttrs::ReadWrite,
+            "read-only" => SessionAttrs::ReadOnly,
+            "primary" => SessionAttrs::Primary,
+            "standby" => SessionAttrs::Standby,
+            "prefer-standby" => SessionAttrs::PreferStandby,
+            _ => {
+                return Err(bad(
+                    "target_session_attrs",
+                    "one of any, read-write, read-only, primary, standby, prefer-standby",
+                    v,
+                ));
+            }
+        })
+    }
+
+    /// The parameter's value, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SessionAttrs::Any => "any",
+            SessionAttrs::ReadWrite => "read-write",
+            SessionAttrs::ReadOnly => "read-only",
+            SessionAttrs::Primary => "primary",
+            SessionAttrs::Standby => "standby",
+            SessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
+}
 
 /// Everything the driver needs to open and run connections.
 pub(crate) struct Settings {
@@ -67,6 +118,13 @@ pub(crate) struct Settings {
     pub(crate) kv_table: String,
     /// `BEGIN ...` with the configured isolation level and access mode.
     pub(crate) begin_sql: String,
+    /// One configuration per host of the URL, in the order written (each
+    /// with its own port), for the connector to walk.
+    pub(crate) hosts: Vec<tokio_postgres::Config>,
+    /// `target_session_attrs`.
+    pub(crate) session: SessionAttrs,
+    /// `load_balance_hosts=random`: try the hosts in a random order.
+    pub(crate) load_balance: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -173,33 +231,48 @@ impl Settings {
     pub(crate) fn from_options(options: &ConnectOptions) -> Result<Settings> {
         let mut pg = tokio_postgres::Config::new();
 
-        // Host: the URL's, or the `host` parameter; a path is a Unix socket directory.
-        let host = match options.param("host") {
-            Some(h) if !h.is_empty() => h.to_owned(),
-            _ if !options.host().is_empty() => options.host().to_owned(),
-            _ => "localhost".to_owned(),
+        // Host: the URL's (one, or a list h1:p1,h2:p2), or the `host`
+        // parameter; a path is a Unix socket directory.
+        let port_param = match options.param("port") {
+            Some(p) => Some(
+                p.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| bad("port", "a number from 1 to 65535", p))?,
+            ),
+            None => None,
         };
-        if host.contains(',') {
+        let host_list: Vec<(String, u16)> = match options.param("host") {
+            Some(h) if !h.is_empty() => {
+                if h.contains(',') {
+                    return Err(Error::invalid_config(
+                        "parameter `host` names one host; write a list in the URL: postgres://h1:5432,h2:5432/db",
+                    ));
+                }
+                vec![(h.to_owned(), port_param.or(options.port()).unwrap_or(5432))]
+            }
+            _ if options.host().contains(',') => {
+                if port_param.is_some() {
+                    return Err(Error::invalid_config(
+                        "parameter `port` with a list of hosts: give each host its port in the URL (h1:5432,h2:5433)",
+                    ));
+                }
+                options.hosts(5432)?
+            }
+            _ if !options.host().is_empty() => vec![(
+                options.host().to_owned(),
+                port_param.or(options.port()).unwrap_or(5432),
+            )],
+            _ => vec![("localhost".to_owned(), port_param.unwrap_or(5432))],
+        };
+        if host_list.len() > 1 && host_list.iter().any(|(h, _)| h.starts_with('/')) {
             return Err(Error::invalid_config(
-                "several hosts in one postgres URL are not supported; give one host",
+                "a list of hosts names TCP hosts only, not Unix socket directories",
             ));
         }
+        let (host, port) = host_list[0].clone();
         let unix = host.starts_with('/');
-        if unix {
-            pg.host_path(&host);
-        } else {
-            pg.host(&host);
-        }
-        let port = match options.param("port") {
-            Some(p) => p
-                .trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("port", "a number from 1 to 65535", p))?,
-            None => options.port().unwrap_or(5432),
-        };
-        pg.port(port);
 
         let user = options
             .username()
@@ -245,7 +318,14 @@ impl Settings {
         for (what, v) in [
             ("user name", &user),
             ("database name", &dbname),
-            ("host", &host),
+            (
+                "host",
+                &host_list
+                    .iter()
+                    .map(|(h, _)| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ] {
             if v.contains('\0') {
                 return Err(Error::invalid_config(format!(
@@ -358,16 +438,65 @@ impl Settings {
 
         let target = if unix {
             format!("{host} (port {port})/{dbname}")
-        } else if host.contains(':') {
-            format!("[{host}]:{port}/{dbname}")
         } else {
-            format!("{host}:{port}/{dbname}")
+            let names: Vec<String> = host_list
+                .iter()
+                .map(|(h, p)| {
+                    if h.contains(':') {
+                        format!("[{h}]:{p}")
+                    } else {
+                        format!("{h}:{p}")
+                    }
+                })
+                .collect();
+            format!("{}/{dbname}", names.join(","))
         };
+        let session = options
+            .param("target_session_attrs")
+            .map(SessionAttrs::parse)
+            .transpose()?
+            .unwrap_or(SessionAttrs::Any);
+        let load_balance = match options.param("load_balance_hosts") {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "disable" => false,
+                "random" => true,
+                _ => return Err(bad("load_balance_hosts", "disable or random", v)),
+            },
+        };
+        // One configuration per host, each tried on its own with a share of
+        // the connect timeout (as libpq gives each host connect_timeout).
+        let per_host_timeout = (connect_timeout / u32::try_from(host_list.len()).unwrap_or(1))
+            .max(Duration::from_secs(1))
+            .min(connect_timeout);
+        let add_host = |c: &mut tokio_postgres::Config, h: &str, p: u16| {
+            if h.starts_with('/') {
+                c.host_path(h);
+            } else {
+                c.host(h);
+            }
+            c.port(p);
+        };
+        let hosts = host_list
+            .iter()
+            .map(|(h, p)| {
+                let mut one = pg.clone();
+                add_host(&mut one, h, *p);
+                one.connect_timeout(per_host_timeout);
+                one
+            })
+            .collect();
+        for (h, p) in &host_list {
+            add_host(&mut pg, h, *p);
+        }
 
         Ok(Settings {
             pg,
             tls,
             target,
+            hosts,
+            session,
+            load_balance,
             pool_max_size: options.pool_max_size().unwrap_or(DEFAULT_POOL_SIZE),
             shared_clients: bounded_usize(
                 options,
@@ -397,6 +526,8 @@ impl Settings {
 mod tests {
     use super::*;
     use dbx_core::ErrorKind;
+
+    const DEFAULT_CONNECT_TIMEOUT_FOR_TEST: Duration = Duration::from_secs(10);
 
     fn settings(url: &str) -> Result<Settings> {
         Settings::from_options(&ConnectOptions::from_url(url)?)
@@ -458,6 +589,43 @@ mod tests {
     }
 
     #[test]
+    fn host_lists_and_session_attrs() {
+        let s = settings("postgres://u@a:5433,b,[::1]:5435/db?target_session_attrs=prefer-standby")
+            .unwrap();
+        assert_eq!(s.target, "a:5433,b:5432,[::1]:5435/db");
+        assert_eq!(s.hosts.len(), 3);
+        let ports: Vec<u16> = s.hosts.iter().map(|h| h.get_ports()[0]).collect();
+        assert_eq!(ports, [5433, 5432, 5435]);
+        assert!(s.hosts.iter().all(|h| h.get_hosts().len() == 1));
+        assert_eq!(s.pg.get_hosts().len(), 3);
+        assert_eq!(s.session, SessionAttrs::PreferStandby);
+        assert!(!s.load_balance);
+        // Each host gets a share of the connect timeout, at least 1 s.
+        assert_eq!(
+            s.hosts[0].get_connect_timeout(),
+            Some(&(DEFAULT_CONNECT_TIMEOUT_FOR_TEST / 3))
+        );
+        for v in [
+            "any",
+            "read-write",
+            "READ-ONLY",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            let s = settings(&format!("postgres://u@a,b/db?target_session_attrs={v}")).unwrap();
+            assert_eq!(s.session.name(), v.to_ascii_lowercase());
+        }
+        assert!(
+            settings("postgres://u@a,b/db?load_balance_hosts=random")
+                .unwrap()
+                .load_balance
+        );
+        let one = settings("postgres://u@a/db").unwrap();
+        assert_eq!((one.hosts.len(), one.session), (1, SessionAttrs::Any));
+    }
+
+    #[test]
     fn unix_socket_hosts() {
         let s = settings("postgres://u@%2Fvar%2Frun%2Fpostgresql/db").unwrap();
         assert!(matches!(
@@ -486,7 +654,8 @@ mod tests {
             "postgres://u@h/db?isolation_level=chaos",
             "postgres://u@h/db?port=0",
             "postgres://u@h/a/b",
-            "postgres://u@h1,h2/db",
+            "postgres://u@h1,h1/db",
+            "postgres://u@h1,h2/db?target_session_attrs=master",
             "postgres://u:pw@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
             "postgres://u:pw@h/db?sslcert=/nonexistent/c.pem",
         ] {

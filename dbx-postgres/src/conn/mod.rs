@@ -13,7 +13,7 @@ pub(crate) use pool::*;
 pub(crate) use shared::*;
 pub(crate) use stmt_cache::*;
 
-use crate::config::Settings;
+use crate::config::{SessionAttrs, Settings};
 use crate::convert::{self, Param};
 use crate::error::{BACKEND, map_err, sqlstate};
 use crate::lex;
@@ -64,6 +64,9 @@ impl Conns {
     pub(crate) async fn open(settings: Settings) -> Result<Arc<Conns>> {
         let connector = Connector {
             tls: settings.tls.clone(),
+            hosts: settings.hosts.clone().into(),
+            session: settings.session,
+            load_balance: settings.load_balance,
         };
         let inner = deadpool_postgres::Manager::from_connect(
             settings.pg.clone(),
@@ -74,6 +77,7 @@ impl Conns {
         );
         let manager = PgManager {
             inner,
+            connector: connector.clone(),
             max_lifetime: settings.max_lifetime,
             idle_timeout: settings.idle_timeout,
         };
@@ -271,7 +275,7 @@ impl Conns {
         }
         self.check_open()?;
         let limit = self.settings.connect_timeout;
-        let result = tokio::time::timeout(limit, self.connector.open(&self.settings.pg)).await;
+        let result = tokio::time::timeout(limit, self.connector.connect()).await;
         slot.attempts.fetch_add(1, Ordering::AcqRel);
         let error = match result {
             Ok(Ok((client, task))) => {
@@ -289,7 +293,7 @@ impl Conns {
                 slot.set(Some(conn.clone()));
                 return Ok(conn);
             }
-            Ok(Err(e)) => connect_error(&self.settings, map_err(e)),
+            Ok(Err(e)) => connect_error(&self.settings, e),
             Err(_) => Error::new(
                 ErrorKind::Connect,
                 format!(

@@ -7,6 +7,8 @@ mod memory;
 mod mongo;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_replica;
 #[cfg(feature = "qdrant")]
 mod qdrant;
 #[cfg(feature = "redis")]
