@@ -49,7 +49,15 @@ pub(crate) const PARAMS: &[&str] = &[
     "read_only",
     "target_session_attrs",
     "load_balance_hosts",
+    "replica_reads",
+    "read_your_writes",
+    "max_replica_lag",
 ];
+
+/// Default `read_your_writes`: after a write, reads go to the primary this long.
+pub const DEFAULT_READ_YOUR_WRITES: Duration = Duration::from_secs(2);
+/// Default `max_replica_lag`: a standby further behind is not read from.
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(10);
 
 /// What a connection's server must be (`target_session_attrs`, as libpq).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +109,7 @@ impl SessionAttrs {
 }
 
 /// Everything the driver needs to open and run connections.
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) pg: tokio_postgres::Config,
     pub(crate) tls: MakeRustls,
@@ -125,6 +134,24 @@ pub(crate) struct Settings {
     pub(crate) session: SessionAttrs,
     /// `load_balance_hosts=random`: try the hosts in a random order.
     pub(crate) load_balance: bool,
+    /// `replica_reads=true`: plain reads to a standby.
+    pub(crate) replica_reads: bool,
+    /// `read_your_writes`: after a write, reads go to the primary this long.
+    pub(crate) read_your_writes: Duration,
+    /// `max_replica_lag`: a standby further behind is not read from.
+    pub(crate) max_replica_lag: Option<Duration>,
+}
+
+impl Settings {
+    /// The settings of the standbys' connections (`replica_reads`): the same
+    /// hosts, `target_session_attrs=standby`, spread at random.
+    pub(crate) fn for_standbys(&self) -> Settings {
+        let mut s = self.clone();
+        s.session = SessionAttrs::Standby;
+        s.load_balance = true;
+        s.replica_reads = false;
+        s
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -464,6 +491,41 @@ impl Settings {
                 _ => return Err(bad("load_balance_hosts", "disable or random", v)),
             },
         };
+        let replica_reads = options.param_bool("replica_reads")?.unwrap_or(false);
+        let session = if replica_reads {
+            match session {
+                SessionAttrs::Any | SessionAttrs::ReadWrite => SessionAttrs::ReadWrite,
+                SessionAttrs::Primary => SessionAttrs::Primary,
+                other => {
+                    return Err(Error::invalid_config(format!(
+                        "replica_reads=true sends writes to the primary: target_session_attrs must be \
+                         any, read-write or primary, not {}",
+                        other.name()
+                    )));
+                }
+            }
+        } else {
+            session
+        };
+        if replica_reads && host_list.len() < 2 {
+            return Err(Error::invalid_config(
+                "replica_reads=true needs a list of hosts with the primary and its standbys \
+                 (postgres://primary:5432,standby:5432/db)",
+            ));
+        }
+        let read_your_writes =
+            optional_duration(options, "read_your_writes", Some(DEFAULT_READ_YOUR_WRITES))?
+                .unwrap_or(Duration::ZERO);
+        let max_replica_lag =
+            optional_duration(options, "max_replica_lag", Some(DEFAULT_MAX_REPLICA_LAG))?;
+        if !replica_reads
+            && (options.param("read_your_writes").is_some()
+                || options.param("max_replica_lag").is_some())
+        {
+            return Err(Error::invalid_config(
+                "read_your_writes and max_replica_lag apply with replica_reads=true only",
+            ));
+        }
         // One configuration per host, each tried on its own with a share of
         // the connect timeout (as libpq gives each host connect_timeout).
         let per_host_timeout = (connect_timeout / u32::try_from(host_list.len()).unwrap_or(1))
@@ -497,6 +559,9 @@ impl Settings {
             hosts,
             session,
             load_balance,
+            replica_reads,
+            read_your_writes,
+            max_replica_lag,
             pool_max_size: options.pool_max_size().unwrap_or(DEFAULT_POOL_SIZE),
             shared_clients: bounded_usize(
                 options,

@@ -17,6 +17,7 @@
 
 use crate::conn::{self, Conns};
 use crate::error::{BACKEND, sqlstate};
+use crate::router::Router;
 use dbx_core::driver::{KvStore, ScanPage};
 use dbx_core::kv::{add_counter, parse_counter};
 use dbx_core::{Error, ErrorKind, Result, Ttl};
@@ -111,7 +112,10 @@ impl Statements {
 
 #[derive(Debug)]
 pub(crate) struct PgKv {
+    /// The primary (every write, the table's creation, sweeps).
     conns: Arc<Conns>,
+    /// Where reads go (`replica_reads`).
+    router: Arc<Router>,
     table: String,
     sql: Arc<Statements>,
     ready: AtomicBool,
@@ -146,12 +150,14 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl PgKv {
-    pub(crate) fn new(conns: Arc<Conns>) -> Self {
+    pub(crate) fn new(router: Arc<Router>) -> Self {
+        let conns = router.primary.clone();
         let table = conns.settings.kv_table.clone();
         PgKv {
             sql: Arc::new(Statements::new(&table)),
             table,
             conns,
+            router,
             ready: AtomicBool::new(false),
             creating: tokio::sync::Mutex::new(()),
             started: Instant::now(),
@@ -215,6 +221,32 @@ impl PgKv {
         Ok(())
     }
 
+    /// A statement that only reads, on the connections reads go to.
+    async fn read(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.ensure().await?;
+        let conns = self.router.for_read();
+        let r = async {
+            let handle = conns.handle().await?;
+            let guard = handle.guard();
+            let r = conn::internal(&handle, &conns.settings, sql, types, params).await;
+            if let Some(g) = guard {
+                g.disarm();
+            }
+            r
+        }
+        .await;
+        if let Err(e) = &r {
+            self.router.read_failed(conns, e);
+        }
+        r
+    }
+
+    /// A statement that writes (and returns rows), on the primary.
     async fn query(
         &self,
         sql: &str,
@@ -222,6 +254,7 @@ impl PgKv {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
         self.ensure().await?;
+        self.router.wrote();
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
         let r = conn::internal(&handle, &self.conns.settings, sql, types, params).await;
@@ -238,6 +271,7 @@ impl PgKv {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
         self.ensure().await?;
+        self.router.wrote();
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
         let r = conn::internal_execute(&handle, &self.conns.settings, sql, types, params).await;
@@ -299,7 +333,7 @@ impl PgKv {
 impl KvStore for PgKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let rows = self
-            .query(&self.sql.get, &[Type::BYTEA], &[&key.as_bytes()])
+            .read(&self.sql.get, &[Type::BYTEA], &[&key.as_bytes()])
             .await?;
         rows.first()
             .map(|r| r.try_get::<_, Vec<u8>>(0))
@@ -378,7 +412,7 @@ impl KvStore for PgKv {
     async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
         let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
         let rows = self
-            .query(&self.sql.mget, &[Type::BYTEA_ARRAY], &[&bytes])
+            .read(&self.sql.mget, &[Type::BYTEA_ARRAY], &[&bytes])
             .await?;
         let mut out = vec![None; keys.len()];
         for row in &rows {
@@ -431,7 +465,7 @@ impl KvStore for PgKv {
 
     async fn ttl(&self, key: &str) -> Result<Ttl> {
         let rows = self
-            .query(&self.sql.ttl, &[Type::BYTEA], &[&key.as_bytes()])
+            .read(&self.sql.ttl, &[Type::BYTEA], &[&key.as_bytes()])
             .await?;
         let Some(row) = rows.first() else {
             return Ok(Ttl::Missing);
@@ -462,7 +496,7 @@ impl KvStore for PgKv {
         };
         let rows = match successor(prefix.as_bytes()) {
             Some(upper) => {
-                self.query(
+                self.read(
                     &self.sql.scan_bounded,
                     &[Type::BYTEA, Type::BYTEA, Type::INT8],
                     &[&lower, &upper, &limit],
@@ -470,7 +504,7 @@ impl KvStore for PgKv {
                 .await?
             }
             None => {
-                self.query(
+                self.read(
                     &self.sql.scan_open,
                     &[Type::BYTEA, Type::INT8],
                     &[&lower, &limit],

@@ -6,6 +6,7 @@ mod convert;
 mod error;
 mod kv;
 mod lex;
+mod router;
 mod sql;
 mod tls;
 
@@ -13,16 +14,18 @@ use crate::config::{PARAMS, Settings};
 use crate::conn::Conns;
 use crate::error::{BACKEND, map_err};
 use crate::kv::PgKv;
+use crate::router::Router;
 use crate::sql::PgSql;
 use dbx_core::driver::{Backend, Driver, KvStore, SqlStore};
 use dbx_core::{ConnectOptions, PoolStatus, Result};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use crate::config::{
     DEFAULT_APPLICATION_NAME, DEFAULT_IDLE_TIMEOUT, DEFAULT_KV_TABLE, DEFAULT_MAX_LIFETIME,
-    DEFAULT_POOL_SIZE, DEFAULT_SHARED_CLIENTS, DEFAULT_STATEMENT_CACHE_CAPACITY,
-    MAX_SHARED_CLIENTS,
+    DEFAULT_MAX_REPLICA_LAG, DEFAULT_POOL_SIZE, DEFAULT_READ_YOUR_WRITES, DEFAULT_SHARED_CLIENTS,
+    DEFAULT_STATEMENT_CACHE_CAPACITY, MAX_SHARED_CLIENTS,
 };
 pub use crate::sql::STREAM_FETCH;
 
@@ -53,6 +56,7 @@ impl Driver for PostgresDriver {
 /// statements, a pool of exclusive connections for transactions and streams.
 pub struct PostgresBackend {
     conns: Arc<Conns>,
+    router: Arc<Router>,
     sql: Arc<PgSql>,
     kv: Arc<PgKv>,
 }
@@ -78,14 +82,36 @@ impl PostgresBackend {
             .with_backend(BACKEND));
         }
         let settings = Settings::from_options(options)?;
-        let conns = Conns::open(settings).await?;
+        let router = if settings.replica_reads {
+            // The standbys' connections open when first needed: a standby
+            // that is down must not keep the application from starting.
+            let standbys = Conns::open(settings.for_standbys(), false).await?;
+            let (window, max_lag) = (settings.read_your_writes, settings.max_replica_lag);
+            let primary = Conns::open(settings, true).await?;
+            Router::with_replica(primary, standbys, window, max_lag)
+        } else {
+            Router::primary_only(Conns::open(settings, true).await?)
+        };
+        let conns = router.primary.clone();
         Ok(PostgresBackend {
             sql: Arc::new(PgSql {
-                conns: conns.clone(),
+                router: router.clone(),
             }),
-            kv: Arc::new(PgKv::new(conns.clone())),
+            kv: Arc::new(PgKv::new(router.clone())),
+            router,
             conns,
         })
+    }
+
+    /// With `replica_reads=true`: where plain reads go (`host:port/db` of
+    /// the standbys' connections) and the standby's last measured replay
+    /// lag; `None` otherwise.
+    pub fn replica(&self) -> Option<(&str, Duration)> {
+        let standbys = self.router.replica()?;
+        Some((
+            &standbys.settings.target,
+            self.router.replica_lag().unwrap_or_default(),
+        ))
     }
 
     /// Where this database connects (`host:port/database`, no credentials).
@@ -119,7 +145,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn close(&self) {
-        self.conns.close();
+        self.router.close();
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {

@@ -3,6 +3,7 @@
 use crate::conn::{self, Conns, Lease, Mode, Output};
 use crate::convert;
 use crate::error::{BACKEND, map_err, reached_server};
+use crate::router::Router;
 use dbx_core::driver::{SqlStore, SqlTx};
 use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};
 use futures_util::TryStreamExt;
@@ -17,25 +18,45 @@ const STREAM_BUFFER: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct PgSql {
-    pub(crate) conns: Arc<Conns>,
+    pub(crate) router: Arc<Router>,
 }
 
 impl PgSql {
+    /// The connections a statement runs on: a plain read may go to a
+    /// standby (`replica_reads`); anything else goes to the primary and
+    /// starts the read-your-writes window.
+    fn route(&self, sql: &str, mode: Mode) -> &Arc<Conns> {
+        if !matches!(mode, Mode::Execute) && dbx_core::sql::is_plain_read(sql) {
+            self.router.for_read()
+        } else {
+            self.router.wrote();
+            &self.router.primary
+        }
+    }
+
     async fn single(&self, sql: &str, params: &[Value], mode: Mode) -> Result<Output> {
-        let handle = self.conns.handle().await?;
-        let guard = handle.guard();
-        let r = conn::run(
-            handle.client(),
-            handle.stmts(),
-            &self.conns.settings,
-            sql,
-            params,
-            mode,
-            true,
-        )
+        let conns = self.route(sql, mode);
+        let r = async {
+            let handle = conns.handle().await?;
+            let guard = handle.guard();
+            let r = conn::run(
+                handle.client(),
+                handle.stmts(),
+                &conns.settings,
+                sql,
+                params,
+                mode,
+                true,
+            )
+            .await;
+            if let Some(g) = guard {
+                g.disarm();
+            }
+            r
+        }
         .await;
-        if let Some(g) = guard {
-            g.disarm();
+        if let Err(e) = &r {
+            self.router.read_failed(conns, e);
         }
         r
     }
@@ -62,7 +83,7 @@ impl SqlStore for PgSql {
     }
 
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
-        let conns = self.conns.clone();
+        let conns = self.route(&sql, Mode::Query).clone();
         let (tx, rx) = mpsc::channel::<Result<Row>>(STREAM_BUFFER);
         let mut producer = Some(async move {
             let r = stream_rows(&conns, &sql, &params, &tx).await;
@@ -96,18 +117,21 @@ impl SqlStore for PgSql {
     }
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>> {
-        let mut lease = self.conns.acquire().await?;
+        self.router.wrote();
+        let conns = &self.router.primary;
+        let mut lease = conns.acquire().await?;
         let guard = lease.guard();
         let r = lease
             .client()
-            .batch_execute(&self.conns.settings.begin_sql)
+            .batch_execute(&conns.settings.begin_sql)
             .await;
         guard.disarm();
         r.map_err(map_err)?;
         lease.in_tx = true;
         Ok(Box::new(PgTransaction {
             lease,
-            conns: self.conns.clone(),
+            conns: conns.clone(),
+            router: self.router.clone(),
             failed: false,
         }))
     }
@@ -233,6 +257,8 @@ async fn stream_on(
 struct PgTransaction {
     lease: Lease,
     conns: Arc<Conns>,
+    /// To start the read-your-writes window again at commit.
+    router: Arc<Router>,
     /// A statement failed on the server, which aborted the transaction.
     failed: bool,
 }
@@ -312,7 +338,9 @@ impl SqlTx for PgTransaction {
             )
             .with_backend(BACKEND));
         }
-        self.finish("COMMIT").await
+        let r = self.finish("COMMIT").await;
+        self.router.wrote();
+        r
     }
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {

@@ -59,9 +59,9 @@ impl fmt::Debug for Conns {
 }
 
 impl Conns {
-    /// Build the pool and open the first connection, so that a wrong
-    /// address, password or database fails here.
-    pub(crate) async fn open(settings: Settings) -> Result<Arc<Conns>> {
+    /// Build the pool and, when `eager`, open the first connection, so that
+    /// a wrong address, password or database fails here.
+    pub(crate) async fn open(settings: Settings, eager: bool) -> Result<Arc<Conns>> {
         let connector = Connector {
             tls: settings.tls.clone(),
             hosts: settings.hosts.clone().into(),
@@ -100,10 +100,12 @@ impl Conns {
             next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
-        if conns.shared.is_empty() {
-            drop(conns.acquire().await?);
-        } else {
-            conns.connect_slot(0).await?;
+        if eager {
+            if conns.shared.is_empty() {
+                drop(conns.acquire().await?);
+            } else {
+                conns.connect_slot(0).await?;
+            }
         }
         conns.spawn_reaper();
         Ok(conns)
@@ -145,6 +147,10 @@ impl Conns {
             s.size.saturating_sub(s.available),
             s.waiting,
         )
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     fn check_open(&self) -> Result<()> {

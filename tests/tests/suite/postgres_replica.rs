@@ -335,3 +335,194 @@ async fn primary_crash_and_promotion_under_insert_load() {
     assert!(!in_recovery(&db).await);
     db.close().await;
 }
+
+async fn show_read_only(sql: &dbx::Sql) -> String {
+    let (v,): (String,) = sql
+        .query_one_as("SHOW transaction_read_only", params![])
+        .await
+        .unwrap();
+    v
+}
+
+/// `replica_reads=true`: plain reads on the standby, writes and everything
+/// else on the primary, reads after a write on the primary for the
+/// read-your-writes window, and reads on the primary while the standby
+/// lags beyond `max_replica_lag`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_reads_route_reads_to_the_standby() {
+    let Some(url) = url() else {
+        return skipped("replica_reads");
+    };
+    let db = Dbx::connect(&format!(
+        "{url}?replica_reads=true&read_your_writes=500ms&max_replica_lag=1s"
+    ))
+    .await
+    .unwrap();
+    let sql = db.sql().unwrap();
+    assert_eq!(
+        show_read_only(sql).await,
+        "on",
+        "a plain read on the standby"
+    );
+    // Not a plain read (a function outside the known side-effect-free
+    // list): the primary.
+    let (r,): (bool,) = sql
+        .query_one_as("SELECT pg_is_in_recovery()", params![])
+        .await
+        .unwrap();
+    assert!(!r);
+    // That also started the read-your-writes window.
+    assert_eq!(show_read_only(sql).await, "off");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(show_read_only(sql).await, "on");
+
+    // Write, then read it back at once: the primary.
+    let t = dbx_tests::table("replica_reads");
+    sql.execute(&format!("CREATE TABLE {t} (x int)"), params![])
+        .await
+        .unwrap();
+    sql.execute(&format!("INSERT INTO {t} VALUES (1)"), params![])
+        .await
+        .unwrap();
+    let (n,): (i64,) = sql
+        .query_one_as(&format!("SELECT count(*) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(show_read_only(sql).await, "off");
+    // Later: the standby, which has the row too.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(show_read_only(sql).await, "on");
+    let (n,): (i64,) = sql
+        .query_one_as(&format!("SELECT count(*) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // Transactions: the primary.
+    let in_tx = sql
+        .transaction(async move |tx| {
+            let (v,): (String,) = tx
+                .query_one_as("SHOW transaction_read_only", params![])
+                .await?;
+            Ok(v)
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_tx, "off");
+    // Key-value: a read right after a write sees it.
+    let kv = db.kv().unwrap();
+    for i in 0..20 {
+        let k = format!("{}{i}", dbx_tests::prefix("ryw"));
+        kv.set(&k, b"v", None).await.unwrap();
+        assert_eq!(kv.get(&k).await.unwrap().as_deref(), Some(&b"v"[..]));
+    }
+    let raw = db
+        .database()
+        .backend_as::<dbx::postgres::PostgresBackend>()
+        .unwrap();
+    assert!(raw.replica().is_some());
+
+    // The standby stops replaying: once its lag passes 1 s, reads go to
+    // the primary; once it catches up, to the standby again.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let standby = Dbx::connect(&format!("{url}?target_session_attrs=standby"))
+        .await
+        .unwrap();
+    let other = Dbx::connect(&format!("{url}?target_session_attrs=read-write"))
+        .await
+        .unwrap();
+    let _: Vec<dbx::Row> = standby
+        .sql()
+        .unwrap()
+        .query("SELECT pg_wal_replay_pause()", params![])
+        .await
+        .unwrap();
+    let paused = async {
+        for _ in 0..40 {
+            other
+                .sql()
+                .unwrap()
+                .execute(&format!("INSERT INTO {t} VALUES (2)"), params![])
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if show_read_only(sql).await == "off" {
+                return true;
+            }
+        }
+        false
+    };
+    let moved = paused.await;
+    let _: Vec<dbx::Row> = standby
+        .sql()
+        .unwrap()
+        .query("SELECT pg_wal_replay_resume()", params![])
+        .await
+        .unwrap();
+    assert!(
+        moved,
+        "reads stayed on a standby lagging beyond max_replica_lag"
+    );
+    let mut back = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if show_read_only(sql).await == "on" {
+            back = true;
+            break;
+        }
+    }
+    assert!(
+        back,
+        "reads did not return to the standby after it caught up"
+    );
+    sql.execute(&format!("DROP TABLE {t}"), params![])
+        .await
+        .unwrap();
+}
+
+/// A standby that is down: reads fall back to the primary (the policy's
+/// retry of the failed read goes there), writes are not affected.
+#[tokio::test]
+async fn replica_reads_with_the_standby_down_use_the_primary() {
+    let Some(url) = url() else {
+        return skipped("replica_reads with the standby down");
+    };
+    let primary = url.split_once('@').unwrap().1.split(',').next().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = Dbx::connect(&format!(
+        "postgres://postgres@{primary},127.0.0.1:{dead}/postgres?replica_reads=true&connect_timeout=2s"
+    ))
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(show_read_only(db.sql().unwrap()).await, "off");
+    }
+    db.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_replica_settings_are_typed_errors() {
+    for (url, needle) in [
+        ("postgres://u@h1/db?replica_reads=true", "list of hosts"),
+        (
+            "postgres://u@h1,h2/db?replica_reads=true&target_session_attrs=standby",
+            "target_session_attrs",
+        ),
+        (
+            "postgres://u@h1,h2/db?read_your_writes=1s",
+            "replica_reads=true",
+        ),
+        (
+            "postgres://u@h1,h2/db?replica_reads=true&max_replica_lag=soon",
+            "max_replica_lag",
+        ),
+        ("postgres://u@h1,h2/db?replica_reads=maybe", "replica_reads"),
+    ] {
+        let e = expect_kind(Dbx::connect(url).await, ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains(needle), "{url}: {e}");
+    }
+}
