@@ -197,6 +197,8 @@ impl DocStore for MongoDocs {
             })
             .optional(opt_doc(&options.sort, "the sort")?, |a, s| a.sort(s))
             .optional(options.skip, |a, s| a.skip(s))
+            // The server stops working on it when the caller stops waiting.
+            .max_time(self.shared.timeout)
             .await
             .map_err(map_err)?;
         Ok(doc.map(to_json))
@@ -254,6 +256,7 @@ impl DocStore for MongoDocs {
         let filter = to_doc(filter, "the filter")?;
         self.coll(collection)?
             .count_documents(filter)
+            .max_time(self.shared.timeout)
             .await
             .map_err(map_err)
     }

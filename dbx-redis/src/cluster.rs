@@ -184,6 +184,61 @@ impl Cluster {
         })
     }
 
+    /// Every node of the slot map, primaries first, each pinged.
+    pub(crate) async fn nodes(&self) -> Result<Vec<crate::NodeStatus>> {
+        let primaries = self.primaries().await?;
+        let mut nodes = Vec::new();
+        for p in &primaries {
+            nodes.push((
+                p.host.clone(),
+                p.port,
+                crate::NodeRole::Primary,
+                p.slots.clone(),
+            ));
+            for r in &p.replicas {
+                if let Some((h, port)) = r
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h, p.parse().ok()?)))
+                {
+                    nodes.push((h.to_owned(), port, crate::NodeRole::Replica, Vec::new()));
+                }
+            }
+        }
+        let pings = nodes.iter().map(|(host, port, _, _)| {
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                host: host.clone(),
+                port: *port,
+            });
+            async move {
+                match tokio::time::timeout(
+                    self.config.timeout,
+                    self.route::<String>(redis::cmd("PING"), routing),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some(format!("no answer within {:?}", self.config.timeout)),
+                }
+            }
+        });
+        let errors = futures_util::future::join_all(pings).await;
+        Ok(nodes
+            .into_iter()
+            .zip(errors)
+            .map(|((host, port, role, slots), error)| crate::NodeStatus {
+                addr: if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                },
+                role,
+                slots,
+                error,
+            })
+            .collect())
+    }
+
     /// One page of a prefix scan over every primary: `SCAN` on one primary
     /// until its cursor comes back to 0, then on the next one (by lowest
     /// slot). The cursor is `<slot>:<node cursor>@<host:port>`: the node

@@ -33,6 +33,30 @@ pub use redis;
 /// [`FromRedisValue`] type or as a raw [`Value`].
 pub use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, ToRedisArgs, Value, cmd, pipe};
 
+/// What a server of the topology is, in [`NodeStatus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeRole {
+    /// Takes writes (a single server, the Sentinel-named primary, a cluster primary).
+    Primary,
+    /// A cluster replica.
+    Replica,
+}
+
+/// One server of the topology, from [`RedisBackend::nodes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStatus {
+    /// `host:port` (or the socket path).
+    pub addr: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// The hash slots it serves (cluster primaries only), inclusive ranges.
+    pub slots: Vec<(u16, u16)>,
+    /// `None` when it answered PING within the operation timeout, else why not.
+    pub error: Option<String>,
+}
+
 /// The Redis driver: serves `redis://`, `rediss://` (TLS), `redis+unix://`,
 /// and Redis Cluster as `redis+cluster://` and `rediss+cluster://`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -255,6 +279,38 @@ impl RedisBackend {
                     } else {
                         Err(Error::decode(format!("PING answered {pong:?}")).with_backend(BACKEND))
                     }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Each server this backend uses and whether it answers: the one server;
+    /// the primary the sentinels named; or every node of a cluster, from
+    /// its slot map, with its role and slots. Each PING is bounded by the
+    /// operation timeout; a node that fails is reported, not an error (the
+    /// error is for a slot map that cannot be read at all).
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>> {
+        let single = |target: String, error: Option<String>| {
+            vec![NodeStatus {
+                addr: target,
+                role: NodeRole::Primary,
+                slots: Vec::new(),
+                error,
+            }]
+        };
+        let topo = &self.topo;
+        topo.timed("redis.nodes", topo.timeout() * 2, async {
+            match topo {
+                Topology::Cluster(c) => c.nodes().await,
+                Topology::Single(s) => {
+                    let e = self.ping().await.err().map(|e| e.to_string());
+                    Ok(single(s.config.target.clone(), e))
+                }
+                Topology::Sentinel(s) => {
+                    let target = s.current()?.config.target.clone();
+                    let e = self.ping().await.err().map(|e| e.to_string());
+                    Ok(single(target, e))
                 }
             }
         })

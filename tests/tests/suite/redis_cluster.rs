@@ -107,6 +107,20 @@ async fn raw_commands_are_routed_by_slot() {
 
     expect_kind(raw.exclusive().await, ErrorKind::Unsupported);
     expect_kind(raw.shared_connection(), ErrorKind::Unsupported);
+    let nodes = raw.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 6, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.error.is_none()), "{nodes:?}");
+    let primaries: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.role == dbx::redis::NodeRole::Primary)
+        .collect();
+    assert_eq!(primaries.len(), 3);
+    let slots: u32 = primaries
+        .iter()
+        .flat_map(|n| &n.slots)
+        .map(|(lo, hi)| u32::from(hi - lo) + 1)
+        .sum();
+    assert_eq!(slots, 16384);
     let mut conn = raw.cluster_connection().unwrap();
     let pong: String = rr::AsyncCommands::ping(&mut conn).await.unwrap();
     assert_eq!(pong, "PONG");

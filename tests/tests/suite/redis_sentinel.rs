@@ -112,6 +112,10 @@ async fn commands_run_on_the_primary() {
     let info: String = raw.cmd(cmd("INFO").arg("replication")).await.unwrap();
     assert!(info.contains("role:master"), "{info}");
     let (_, named) = named_primary(&url().unwrap()).await.unwrap();
+    let nodes = raw.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert!(nodes[0].addr.ends_with(&format!(":{named}")), "{nodes:?}");
+    assert_eq!(nodes[0].error, None);
     let server: String = raw.cmd(cmd("INFO").arg("server")).await.unwrap();
     assert!(server.contains(&format!("tcp_port:{named}")), "{server}");
     let mut ex = raw.exclusive().await.unwrap();
