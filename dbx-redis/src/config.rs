@@ -37,6 +37,7 @@ pub(crate) const PARAMS: &[&str] = &[
     "tcp_nodelay",
     "sentinel_username",
     "sentinel_password",
+    "replica_reads",
 ];
 
 /// Where and how to connect, parsed and checked.
@@ -85,6 +86,8 @@ pub(crate) struct SentinelSpec {
     /// The sentinels, with their own credentials (`sentinel_username`,
     /// `sentinel_password`; none by default).
     pub(crate) nodes: Vec<ConnectionInfo>,
+    /// `replica_reads=true`: key-value reads on a replica.
+    pub(crate) replica_reads: bool,
 }
 
 /// Certificate files named by the `tls_*` parameters.
@@ -130,10 +133,11 @@ impl RedisConfig {
         }
         if !sentinel
             && (options.param("sentinel_username").is_some()
-                || options.param("sentinel_password").is_some())
+                || options.param("sentinel_password").is_some()
+                || options.param("replica_reads").is_some())
         {
             return Err(Error::invalid_config(
-                "sentinel_username and sentinel_password apply to redis+sentinel:// URLs only",
+                "sentinel_username, sentinel_password and replica_reads apply to redis+sentinel:// URLs only",
             ));
         }
 
@@ -322,7 +326,11 @@ impl RedisConfig {
                     .iter()
                     .map(|i| i.clone().set_redis_settings(auth.clone()))
                     .collect();
-                Some(SentinelSpec { master, nodes })
+                Some(SentinelSpec {
+                    master,
+                    nodes,
+                    replica_reads: options.param_bool("replica_reads")?.unwrap_or(false),
+                })
             }
             None => None,
         };

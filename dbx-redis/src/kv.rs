@@ -63,7 +63,7 @@ pub(crate) fn glob_prefix(prefix: &str) -> Vec<u8> {
 #[async_trait::async_trait]
 impl KvStore for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.topo.query(Cmd::get(key)).await
+        self.topo.read(Cmd::get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
@@ -81,7 +81,7 @@ impl KvStore for RedisKv {
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        let n: i64 = self.topo.query(Cmd::exists(key)).await?;
+        let n: i64 = self.topo.read(Cmd::exists(key)).await?;
         Ok(n > 0)
     }
 
@@ -90,7 +90,7 @@ impl KvStore for RedisKv {
     }
 
     async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
-        let values: Vec<Option<Vec<u8>>> = self.topo.query(Cmd::mget(keys)).await?;
+        let values: Vec<Option<Vec<u8>>> = self.topo.read(Cmd::mget(keys)).await?;
         if values.len() != keys.len() {
             return Err(Error::decode(format!(
                 "MGET of {} keys answered {} values",
@@ -158,7 +158,7 @@ impl KvStore for RedisKv {
     }
 
     async fn ttl(&self, key: &str) -> Result<Ttl> {
-        let ms: i64 = self.topo.query(Cmd::pttl(key)).await?;
+        let ms: i64 = self.topo.read(Cmd::pttl(key)).await?;
         Ok(match ms {
             -2 => Ttl::Missing,
             -1 => Ttl::Persistent,
@@ -191,7 +191,7 @@ impl KvStore for RedisKv {
             .arg(glob_prefix(prefix))
             .arg("COUNT")
             .arg(count);
-        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self.topo.query(scan).await?;
+        let (next, raw_keys): (u64, Vec<Vec<u8>>) = self.topo.read(scan).await?;
         Ok(ScanPage::new(
             utf8_keys(raw_keys, prefix),
             (next != 0).then(|| next.to_string()),

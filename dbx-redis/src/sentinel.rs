@@ -34,6 +34,12 @@ pub(crate) struct Sentinel {
     template: RedisConfig,
     /// The connection to the current primary; `None` once closed.
     current: RwLock<Option<Arc<Shared>>>,
+    /// With `replica_reads`: the connection to one replica (`None` until
+    /// one is found, and after it failed).
+    replica: RwLock<Option<Arc<Shared>>>,
+    /// When a replica was last looked for, in ms after `started`.
+    replica_sought: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -83,13 +89,127 @@ impl Sentinel {
         let sentinel = Arc::new(Sentinel {
             template,
             current: RwLock::new(Some(Arc::new(shared))),
+            replica: RwLock::new(None),
+            replica_sought: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
             refreshing: tokio::sync::Mutex::new(()),
             watcher: Mutex::new(None),
             closed: AtomicBool::new(false),
         });
         let handle = tokio::spawn(watch(Arc::downgrade(&sentinel)));
         *sentinel.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        if sentinel.spec().replica_reads
+            && let Err(e) = sentinel.find_replica().await
+        {
+            tracing::warn!(target: "dbx_redis", error = %e, "no replica to read from yet; reads go to the primary");
+        }
         Ok(sentinel)
+    }
+
+    /// A read-only command: on the replica with `replica_reads` (the
+    /// primary while there is none), else on the primary.
+    pub(crate) async fn read<T: FromRedisValue>(self: &Arc<Self>, cmd: Cmd) -> Result<T> {
+        let replica = self
+            .replica
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(replica) = replica else {
+            if self.spec().replica_reads {
+                self.seek_replica_soon();
+            }
+            return self.query(cmd).await;
+        };
+        let result = replica.query(cmd).await;
+        if let Err(e) = &result
+            && failover_may_explain(e)
+        {
+            // Reads go to the primary until another replica is found (the
+            // policy's retry of this read goes there).
+            let mut guard = self.replica.write().unwrap_or_else(|p| p.into_inner());
+            if guard.as_ref().is_some_and(|r| Arc::ptr_eq(r, &replica)) {
+                *guard = None;
+            }
+        }
+        result
+    }
+
+    /// Look for a replica in the background, at most once a second.
+    fn seek_replica_soon(self: &Arc<Self>) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.replica_sought.load(Ordering::Relaxed);
+        if (last != 0 && now.saturating_sub(last) < 1000)
+            || self
+                .replica_sought
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if let Some(s) = me.upgrade()
+                && let Err(e) = s.find_replica().await
+            {
+                tracing::debug!(target: "dbx_redis", error = %e, "no replica to read from yet");
+            }
+        });
+    }
+
+    /// Ask the sentinels for the primary's replicas and connect to a
+    /// healthy one (in sync with the primary, not flagged down).
+    async fn find_replica(&self) -> Result<()> {
+        let spec = self.spec();
+        let mut last = None;
+        for node in &spec.nodes {
+            let asked = async {
+                let client = self.template.client_for(node)?;
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.template.connect_timeout))
+                    .set_response_timeout(Some(self.template.timeout));
+                let mut conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(crate::error::map_err)?;
+                let replicas: Vec<std::collections::HashMap<String, String>> =
+                    redis::cmd("SENTINEL")
+                        .arg("REPLICAS")
+                        .arg(&spec.master)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(crate::error::map_err)?;
+                Ok::<_, Error>(replicas)
+            };
+            match asked.await {
+                Ok(replicas) => {
+                    let healthy = replicas.iter().find_map(|r| {
+                        let flags = r.get("flags")?;
+                        let down = ["s_down", "o_down", "disconnected"]
+                            .iter()
+                            .any(|f| flags.contains(f));
+                        let linked = r.get("master-link-status").is_none_or(|s| s == "ok");
+                        (!down && linked).then(|| {
+                            Some((r.get("ip")?.clone(), r.get("port")?.parse::<u16>().ok()?))
+                        })?
+                    });
+                    let Some((host, port)) = healthy else {
+                        return Err(Error::new(
+                            ErrorKind::Connect,
+                            format!("the sentinels know no healthy replica of {:?}", spec.master),
+                        )
+                        .set_transient(true)
+                        .with_backend(BACKEND));
+                    };
+                    let shared = Shared::open(primary_config(&self.template, &host, port)).await?;
+                    tracing::debug!(target: "dbx_redis", replica = %shared.config.target, "reading from a replica");
+                    *self.replica.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Arc::new(shared));
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::invalid_config("no sentinels")))
     }
 
     fn spec(&self) -> &SentinelSpec {
@@ -186,6 +306,9 @@ impl Sentinel {
             // connection holding it is done.
             *guard = Some(Arc::new(shared));
         }
+        drop(guard);
+        // The replica read from may be the new primary now: find another.
+        *self.replica.write().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
@@ -208,6 +331,14 @@ impl Sentinel {
             .take();
         if let Some(shared) = taken {
             shared.close();
+        }
+        let replica = self
+            .replica
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(r) = replica {
+            r.close();
         }
     }
 

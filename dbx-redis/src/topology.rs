@@ -32,6 +32,15 @@ impl Topology {
         }
     }
 
+    /// A command that only reads: on a replica when the URL asks for
+    /// replica reads (Sentinel's `replica_reads=true`), else as `query`.
+    pub(crate) async fn read<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T> {
+        match self {
+            Topology::Sentinel(s) => s.read(cmd).await,
+            _ => self.query(cmd).await,
+        }
+    }
+
     /// A pipeline (atomic or not) in one round trip.
     pub(crate) async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
         match self {

@@ -185,3 +185,62 @@ async fn killing_the_primary_under_write_load_follows_the_promotion() {
     );
     db.close().await;
 }
+
+/// `replica_reads=true`: key-value reads run on a replica (its GET count
+/// grows), writes on the primary; a read may be stale, so the test waits
+/// for replication before reading back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_reads_run_on_a_replica() {
+    let Some(url) = url() else {
+        return loud("SKIPPED: no Redis Sentinel: replica reads");
+    };
+    let client = rr::Client::open(first_sentinel(&url)).unwrap();
+    let mut sentinel = client.get_multiplexed_async_connection().await.unwrap();
+    let replicas: Vec<std::collections::HashMap<String, String>> = cmd("SENTINEL")
+        .arg("REPLICAS")
+        .arg("dbxmaster")
+        .query_async(&mut sentinel)
+        .await
+        .unwrap();
+    let port = &replicas[0]["port"];
+    let replica = rr::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut replica = replica.get_multiplexed_async_connection().await.unwrap();
+    let gets = async |conn: &mut rr::aio::MultiplexedConnection| -> u64 {
+        let stats: String = cmd("INFO")
+            .arg("commandstats")
+            .query_async(conn)
+            .await
+            .unwrap();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+
+    let db = Dbx::connect(&format!("{url}?replica_reads=true"))
+        .await
+        .unwrap();
+    let kv = db.kv().unwrap();
+    let key = format!("{}k", dbx_tests::prefix("replica-reads"));
+    kv.set(&key, b"v", None).await.unwrap();
+    let before = gets(&mut replica).await;
+    let mut seen = false;
+    for _ in 0..50 {
+        if kv.get(&key).await.unwrap().as_deref() == Some(&b"v"[..]) {
+            seen = true;
+        }
+    }
+    assert!(seen, "the replica never had the key");
+    let after = gets(&mut replica).await;
+    assert!(
+        after >= before + 50,
+        "{before} -> {after} GETs on the replica"
+    );
+    assert!(kv.delete(&key).await.unwrap());
+    let e = expect_kind(
+        Dbx::connect("redis://127.0.0.1:1?replica_reads=true").await,
+        ErrorKind::InvalidConfig,
+    );
+    assert!(e.to_string().contains("redis+sentinel"), "{e}");
+}
