@@ -382,7 +382,10 @@ impl RedisConfig {
             .unwrap_or_else(|| vec![self.info.clone()]);
         let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
             .connection_timeout(self.connect_timeout)
-            .response_timeout(self.timeout)
+            // One timer per request, over its attempts, redirections and
+            // retries together; a dead node's connection is cut by the TCP
+            // user timeout.
+            .overall_response_timeout(Some(self.timeout))
             .tcp_settings(self.info.tcp_settings().clone());
         if let Some(certs) = self.certificates()? {
             builder = builder.certs(certs);

@@ -385,7 +385,10 @@ impl Backend for RedisBackend {
     fn enforces_timeouts(&self) -> bool {
         match &self.topo {
             Topology::Single(s) => s.bounds_commands(),
-            Topology::Cluster(_) | Topology::Sentinel(_) => false,
+            // redis-rs bounds each cluster request, retries and
+            // redirections included, by the operation timeout.
+            Topology::Cluster(_) => true,
+            Topology::Sentinel(_) => false,
         }
     }
 }
