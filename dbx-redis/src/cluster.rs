@@ -120,10 +120,7 @@ impl Cluster {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Closed, "the Redis Cluster connection was closed")
-                    .with_backend(BACKEND)
-            })
+            .ok_or_else(crate::error::closed)
     }
 
     /// One command, routed by its keys (multi-key commands split by slot).

@@ -111,10 +111,7 @@ impl Shared {
 
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
-            Err(
-                Error::new(ErrorKind::Closed, "the Redis connection was closed")
-                    .with_backend(BACKEND),
-            )
+            Err(crate::error::closed())
         } else {
             Ok(())
         }
@@ -124,9 +121,7 @@ impl Shared {
     fn current(&self) -> Result<Arc<Link>> {
         self.check_open()?;
         let guard = self.link.read().unwrap_or_else(|p| p.into_inner());
-        guard.clone().ok_or_else(|| {
-            Error::new(ErrorKind::Closed, "the Redis connection was closed").with_backend(BACKEND)
-        })
+        guard.clone().ok_or_else(crate::error::closed)
     }
 
     /// A handle on the shared connection (an `Arc` clone).

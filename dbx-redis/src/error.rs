@@ -12,6 +12,11 @@ use std::io;
 /// Backend name, as in `db.system.name`.
 pub(crate) const BACKEND: &str = "redis";
 
+/// The error of any call after `close()`.
+pub(crate) fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the Redis connection was closed").with_backend(BACKEND)
+}
+
 /// Map an error of a command (or of reconnecting while running one).
 pub(crate) fn map_err(e: RedisError) -> Error {
     let (kind, transient, message) = classify(&e);

@@ -230,10 +230,7 @@ impl Sentinel {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Closed, "the Redis connection was closed")
-                    .with_backend(BACKEND)
-            })
+            .ok_or_else(crate::error::closed)
     }
 
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T> {

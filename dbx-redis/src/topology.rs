@@ -77,10 +77,7 @@ impl Topology {
 
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
-            Err(
-                Error::new(ErrorKind::Closed, "the Redis connection was closed")
-                    .with_backend(BACKEND),
-            )
+            Err(crate::error::closed())
         } else {
             Ok(())
         }

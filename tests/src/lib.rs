@@ -34,6 +34,14 @@ fn unique() -> String {
     )
 }
 
+/// Say something past the test harness's output capture (written to the
+/// process's stderr itself), so that it shows even when the test passes:
+/// a SKIPPED line, a `[measure]` figure.
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 /// A key prefix no other test (or test run) uses.
 pub fn prefix(test: &str) -> String {
     format!("dbx-test:{test}:{}:", unique())

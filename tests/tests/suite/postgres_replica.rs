@@ -12,8 +12,8 @@
 use dbx::{Dbx, ErrorKind, params};
 use dbx_tests::expect_kind;
 use dbx_tests::failover::Topology;
+use dbx_tests::loud;
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,10 +22,6 @@ fn url() -> Option<String> {
     std::env::var("DBX_TEST_POSTGRES_REPLICA_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-}
-
-fn loud(line: &str) {
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn skipped(what: &str) {

@@ -13,8 +13,8 @@
 use dbx::serde_json::json;
 use dbx::vector::{Condition, Distance, Filter, Point, PointId, Search};
 use dbx::{ConnectOptions, Dbx, ErrorKind, RetryConfig};
+use dbx_tests::loud;
 use dbx_tests::{expect_kind, table};
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -24,13 +24,6 @@ fn url() -> Option<String> {
     std::env::var("DBX_TEST_QDRANT_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-}
-
-/// Say loudly that a test did not run. Written to the process's stderr
-/// itself, past the test harness's output capture, so that it shows even
-/// when the test passes.
-fn loud(line: &str) {
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn skipped(what: &str) {

@@ -11,18 +11,14 @@ use dbx::redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use dbx::redis::redis::{self as rr, cmd};
 use dbx::{ConnectOptions, Dbx, ErrorKind};
 use dbx_tests::failover::{Topology, WriteLoad, kill9, process_id};
+use dbx_tests::loud;
 use dbx_tests::{expect_kind, prefix};
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn url() -> Option<String> {
     std::env::var("DBX_TEST_REDIS_CLUSTER_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-}
-
-fn loud(line: &str) {
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// The shared test cluster, or `None` (said loudly) when there is none.

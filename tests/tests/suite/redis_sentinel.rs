@@ -10,17 +10,13 @@ use dbx::redis::redis::{self as rr, cmd};
 use dbx::{Dbx, ErrorKind};
 use dbx_tests::expect_kind;
 use dbx_tests::failover::{Topology, WriteLoad, kill9, process_id};
-use std::io::Write;
+use dbx_tests::loud;
 use std::time::{Duration, Instant};
 
 fn url() -> Option<String> {
     std::env::var("DBX_TEST_REDIS_SENTINEL_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-}
-
-fn loud(line: &str) {
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 pub(crate) async fn connect() -> Option<Dbx> {
