@@ -1,7 +1,7 @@
 //! [`Database`]: one connected database with its capabilities and policy.
 
 use crate::document::Docs;
-use crate::driver::Backend;
+use crate::driver::{Backend, NodeStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::Kv;
 use crate::options::ConnectOptions;
@@ -28,6 +28,9 @@ pub struct Health {
     pub pool: Option<PoolStatus>,
     /// Where the circuit breaker stands.
     pub breaker: BreakerState,
+    /// Each server of a multi-server topology, probed (empty for one
+    /// server): its role, whether it answered, and why not.
+    pub nodes: Vec<NodeStatus>,
 }
 
 /// One connected database: its capabilities behind one policy.
@@ -246,11 +249,26 @@ impl Database {
             tracing::info!(target: "dbx", system = self.inner.ctx.backend, "dbx: health check succeeded; closing the circuit breaker");
             breaker.close();
         }
+        let latency = start.elapsed();
+        // Each node's probe is bounded by the timeout; the whole, twice it.
+        let limit = self.timeout().saturating_mul(2);
+        let nodes = match tokio::time::timeout(limit, backend.probe_nodes()).await {
+            Ok(Ok(nodes)) => nodes,
+            Ok(Err(e)) => {
+                tracing::warn!(target: "dbx", system = self.inner.ctx.backend, error = %e, "dbx: could not list the topology's nodes");
+                backend.nodes()
+            }
+            Err(_) => {
+                tracing::warn!(target: "dbx", system = self.inner.ctx.backend, "dbx: probing the topology's nodes did not finish within {limit:?}");
+                backend.nodes()
+            }
+        };
         Ok(Health {
             backend: self.backend_name(),
-            latency: start.elapsed(),
+            latency,
             pool: self.pool_status(),
             breaker: self.breaker_state(),
+            nodes,
         })
     }
 
@@ -305,6 +323,7 @@ impl Database {
                 p90: p[1],
                 p99: p[2],
             },
+            nodes: self.inner.backend.nodes(),
         }
     }
 

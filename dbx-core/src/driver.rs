@@ -70,6 +70,104 @@ pub trait Backend: std::any::Any + Send + Sync + fmt::Debug + 'static {
     fn enforces_timeouts(&self) -> bool {
         false
     }
+    /// The servers of a multi-server topology (a Redis Cluster, a Sentinel
+    /// primary and its replica, a PostgreSQL primary and standby, several
+    /// Qdrant URLs) as the client sees them now, without I/O: shown by
+    /// [`Database::stats`](crate::Database::stats). Empty for one server.
+    fn nodes(&self) -> Vec<NodeStatus> {
+        Vec::new()
+    }
+    /// Ask each server of the topology whether it answers (each bounded by
+    /// the operation timeout): shown by
+    /// [`Database::health`](crate::Database::health). A server that fails is
+    /// reported in its [`NodeStatus`], not as an error. Defaults to
+    /// [`nodes`](Backend::nodes).
+    async fn probe_nodes(&self) -> Result<Vec<NodeStatus>> {
+        Ok(self.nodes())
+    }
+}
+
+/// What a server of a topology is, in a [`NodeStatus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeRole {
+    /// Takes writes: the one server, a cluster primary, the primary a
+    /// Sentinel or `target_session_attrs` chose.
+    Primary,
+    /// A replica or standby (reads only, possibly behind).
+    Replica,
+    /// One of several equal servers (Qdrant URLs tried in turn).
+    Peer,
+}
+
+/// Where a server stands for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeState {
+    /// It answers; calls go to it.
+    Up,
+    /// The client routes around it for now (it failed to answer, or a
+    /// standby lags beyond `max_replica_lag`); it is tried again later.
+    Avoided,
+    /// It did not answer the probe.
+    Down,
+}
+
+/// One server of a multi-server topology, from
+/// [`Database::health`](crate::Database::health) (probed) or
+/// [`Database::stats`](crate::Database::stats) (as the client sees it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStatus {
+    /// `host:port` (never credentials).
+    pub addr: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// Where it stands.
+    pub state: NodeState,
+    /// Why it is avoided or down.
+    pub error: Option<String>,
+    /// The hash slots it serves (Redis Cluster primaries), inclusive ranges.
+    pub slots: Vec<(u16, u16)>,
+    /// Its last measured replication lag (PostgreSQL standbys).
+    pub lag: Option<std::time::Duration>,
+}
+
+impl NodeStatus {
+    /// A node in `state`, without slots or lag.
+    pub fn new(addr: impl Into<String>, role: NodeRole, state: NodeState) -> Self {
+        NodeStatus {
+            addr: addr.into(),
+            role,
+            state,
+            error: None,
+            slots: Vec::new(),
+            lag: None,
+        }
+    }
+
+    /// The same node with the reason it is avoided or down.
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// The same node with its hash slots.
+    pub fn with_slots(mut self, slots: Vec<(u16, u16)>) -> Self {
+        self.slots = slots;
+        self
+    }
+
+    /// The same node with its replication lag.
+    pub fn with_lag(mut self, lag: std::time::Duration) -> Self {
+        self.lag = Some(lag);
+        self
+    }
+
+    /// Whether calls go to it ([`NodeState::Up`]).
+    pub fn is_up(&self) -> bool {
+        self.state == NodeState::Up
+    }
 }
 
 /// A database driver: opens a [`Backend`] for the URL schemes it serves.

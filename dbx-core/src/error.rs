@@ -105,6 +105,7 @@ struct Inner {
     transient: bool,
     never_sent: bool,
     not_ready: bool,
+    partial: bool,
     attempts: u32,
     code: Option<Cow<'static, str>>,
     source: Option<BoxError>,
@@ -130,6 +131,7 @@ impl Error {
                         | ErrorKind::Unsupported
                 ),
                 not_ready: false,
+                partial: false,
                 attempts: 1,
                 code: None,
                 source: None,
@@ -207,6 +209,22 @@ impl Error {
     /// ([`set_not_ready`](Error::set_not_ready)).
     pub fn is_not_ready(&self) -> bool {
         self.inner.not_ready
+    }
+
+    /// Mark that the failure concerns one server of a multi-server topology
+    /// while the others answer (a Redis Cluster primary being failed over, a
+    /// standby that stopped answering). The circuit breaker does not count
+    /// such a failure: opening it would stop the calls the healthy servers
+    /// serve. The retry policy still applies.
+    pub fn set_partial(mut self, partial: bool) -> Self {
+        self.inner.partial = partial;
+        self
+    }
+
+    /// Whether the failure concerns one server of several
+    /// ([`set_partial`](Error::set_partial)).
+    pub fn is_partial(&self) -> bool {
+        self.inner.partial
     }
 
     /// Attach the backend's own error code (see [`code`](Error::code)).
@@ -306,6 +324,9 @@ impl fmt::Debug for Error {
         }
         if self.inner.not_ready {
             d.field("not_ready", &true);
+        }
+        if self.inner.partial {
+            d.field("partial", &true);
         }
         if self.inner.attempts > 1 {
             d.field("attempts", &self.inner.attempts);

@@ -24,6 +24,7 @@ pub use document::{
     Collection, DocStream, DocTransaction, Docs, FindOptions, IndexSpec, TypedDocStream,
     UpdateResult,
 };
+pub use driver::{NodeRole, NodeState, NodeStatus};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use kv::{KeyStream, Kv, Ttl};
 pub use options::{ConnectOptions, Secret};

@@ -280,6 +280,9 @@ pub struct Stats {
     pub pool: Option<PoolStatus>,
     /// Latency percentiles (log-bucketed: upper bounds, within 19%).
     pub latency: Latency,
+    /// Each server of a multi-server topology as the client sees it now
+    /// (empty for one server).
+    pub nodes: Vec<crate::driver::NodeStatus>,
 }
 
 impl Stats {

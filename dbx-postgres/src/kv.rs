@@ -240,10 +240,7 @@ impl PgKv {
             r
         }
         .await;
-        if let Err(e) = &r {
-            self.router.read_failed(conns, e);
-        }
-        r
+        r.map_err(|e| self.router.read_failed(conns, e))
     }
 
     /// A statement that writes (and returns rows), on the primary.

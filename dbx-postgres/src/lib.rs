@@ -17,7 +17,7 @@ use crate::kv::PgKv;
 use crate::router::Router;
 use crate::sql::PgSql;
 use dbx_core::driver::{Backend, Driver, KvStore, SqlStore};
-use dbx_core::{ConnectOptions, PoolStatus, Result};
+use dbx_core::{ConnectOptions, NodeRole, NodeState, NodeStatus, PoolStatus, Result};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,5 +150,49 @@ impl Backend for PostgresBackend {
 
     fn pool_status(&self) -> Option<PoolStatus> {
         Some(self.conns.status())
+    }
+
+    /// With several hosts: the host the primary's connections go to and,
+    /// with `replica_reads`, the standby's (avoided while it lags beyond
+    /// `max_replica_lag` or after it failed to answer), with its lag.
+    fn nodes(&self) -> Vec<NodeStatus> {
+        if self.conns.settings.hosts.len() < 2 {
+            return Vec::new();
+        }
+        let mut nodes: Vec<NodeStatus> = self
+            .conns
+            .host()
+            .map(|h| NodeStatus::new(h, NodeRole::Primary, NodeState::Up))
+            .into_iter()
+            .collect();
+        if let (Some(standbys), Some((avoided, lag))) =
+            (self.router.replica(), self.router.replica_state())
+            && let Some(h) = standbys.host()
+        {
+            let node = if avoided {
+                NodeStatus::new(h, NodeRole::Replica, NodeState::Avoided).with_error(
+                    "it lags beyond max_replica_lag or failed to answer: reads go to the primary",
+                )
+            } else {
+                NodeStatus::new(h, NodeRole::Replica, NodeState::Up)
+            };
+            nodes.push(node.with_lag(lag));
+        }
+        nodes
+    }
+
+    /// With several hosts: a new connection to each host, asking whether
+    /// it is a standby (`pg_is_in_recovery()`).
+    async fn probe_nodes(&self) -> Result<Vec<NodeStatus>> {
+        if self.conns.settings.hosts.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut nodes = self.conns.probe_hosts().await;
+        if let Some((_, lag)) = self.router.replica_state() {
+            for n in nodes.iter_mut().filter(|n| n.role == NodeRole::Replica) {
+                n.lag = Some(lag);
+            }
+        }
+        Ok(nodes)
     }
 }

@@ -115,8 +115,10 @@ impl Router {
 
     /// After a read on `used` failed: if that was the standby and the
     /// error says it cannot be reached, send reads to the primary for a
-    /// second (the retry of the read goes there).
-    pub(crate) fn read_failed(&self, used: &Arc<Conns>, e: &Error) {
+    /// second (the retry of the read goes there), and mark the error
+    /// partial, so the circuit breaker does not stop the primary's calls
+    /// for the standby's failure.
+    pub(crate) fn read_failed(&self, used: &Arc<Conns>, e: Error) -> Error {
         if let Some(r) = &self.replica
             && Arc::ptr_eq(used, &r.conns)
             && matches!(
@@ -125,12 +127,25 @@ impl Router {
             )
         {
             r.avoid_for(AVOID_AFTER_FAILURE);
+            return e.set_partial(true);
         }
+        e
     }
 
     /// The standby's connections, if reads are routed.
     pub(crate) fn replica(&self) -> Option<&Arc<Conns>> {
         self.replica.as_ref().map(|r| &r.conns)
+    }
+
+    /// Whether plain reads avoid the standby now (it lags or failed), and
+    /// its last measured lag; `None` without `replica_reads`.
+    pub(crate) fn replica_state(&self) -> Option<(bool, Duration)> {
+        let r = self.replica.as_ref()?;
+        let avoided = r.now_ms() < r.avoid_until.load(Ordering::Relaxed);
+        Some((
+            avoided,
+            Duration::from_millis(r.lag_ms.load(Ordering::Relaxed)),
+        ))
     }
 
     /// The last measured replay lag of the standby.

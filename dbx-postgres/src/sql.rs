@@ -55,10 +55,7 @@ impl PgSql {
             r
         }
         .await;
-        if let Err(e) = &r {
-            self.router.read_failed(conns, e);
-        }
-        r
+        r.map_err(|e| self.router.read_failed(conns, e))
     }
 }
 

@@ -15,13 +15,15 @@ use crate::config::RedisConfig;
 use crate::error::{BACKEND, map_connect_err, map_err};
 use dbx_core::driver::ScanPage;
 use dbx_core::{Error, ErrorKind, Result};
+use dbx_core::{NodeRole, NodeState, NodeStatus};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
 use redis::{Cmd, FromRedisValue, Pipeline, Value};
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// Attempts of one command after its first one failed on a connection
 /// error, a redirection or a cluster that is failing over; the waits in
@@ -31,12 +33,25 @@ use std::time::Duration;
 const RETRIES: u32 = 8;
 const MIN_RETRY_WAIT_MS: u64 = 10;
 const MAX_RETRY_WAIT_MS: u64 = 500;
+/// How long a success marks the cluster as answering, for failures.
+const ANSWERED_WINDOW_MS: u64 = 1000;
 
 /// A Redis Cluster, as seen from its seeds.
 pub(crate) struct Cluster {
     pub(crate) config: RedisConfig,
     /// The cluster connection; `None` once closed.
     conn: RwLock<Option<ClusterConnection>>,
+    /// Whether a command succeeded in the current window of
+    /// [`ANSWERED_WINDOW_MS`]: a transient failure that finds it set concerns
+    /// part of the cluster while the rest answers ([`Error::set_partial`]),
+    /// so the circuit breaker, which would stop every slot, leaves it to the
+    /// retries. When nothing answers for a whole window, failures count.
+    answered: AtomicBool,
+    /// When the window began, in ms after `started`.
+    window_start: AtomicU64,
+    started: Instant,
+    /// The nodes as last probed, for `stats()`.
+    last_nodes: Mutex<Vec<NodeStatus>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -98,6 +113,10 @@ impl Cluster {
         let cluster = Cluster {
             config,
             conn: RwLock::new(Some(conn)),
+            answered: AtomicBool::new(false),
+            window_start: AtomicU64::new(0),
+            started: Instant::now(),
+            last_nodes: Mutex::new(Vec::new()),
         };
         cluster
             .ping()
@@ -123,13 +142,48 @@ impl Cluster {
             .ok_or_else(crate::error::closed)
     }
 
+    /// Note how a command ended: a success sets `answered`; a transient
+    /// failure is marked partial if something answered in this window (the
+    /// first failure after a window ends starts the next one).
+    fn outcome<T>(&self, r: std::result::Result<T, redis::RedisError>) -> Result<T> {
+        match r {
+            Ok(v) => {
+                // A load first: the flag's cache line stays shared while set.
+                if !self.answered.load(Ordering::Relaxed) {
+                    self.answered.store(true, Ordering::Relaxed);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let e = map_err(e);
+                if !e.is_transient() {
+                    return Err(e);
+                }
+                let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let start = self.window_start.load(Ordering::Relaxed);
+                let answered = if now.saturating_sub(start) >= ANSWERED_WINDOW_MS
+                    && self
+                        .window_start
+                        .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.answered.swap(false, Ordering::Relaxed)
+                } else {
+                    self.answered.load(Ordering::Relaxed)
+                };
+                Err(e.set_partial(answered))
+            }
+        }
+    }
+
     /// One command, routed by its keys (multi-key commands split by slot).
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T> {
         let mut conn = self.connection()?;
-        let value = redis::aio::ConnectionLike::req_packed_command(&mut conn, &cmd)
-            .await
-            .and_then(Value::extract_error)
-            .map_err(map_err)?;
+        let value = self.outcome(
+            redis::aio::ConnectionLike::req_packed_command(&mut conn, &cmd)
+                .await
+                .and_then(Value::extract_error),
+        )?;
         redis::from_redis_value(value).map_err(|e| map_err(e.into()))
     }
 
@@ -140,11 +194,11 @@ impl Cluster {
         routing: RoutingInfo,
     ) -> Result<T> {
         let mut conn = self.connection()?;
-        let value = conn
-            .route_command(cmd, routing)
-            .await
-            .and_then(Value::extract_error)
-            .map_err(map_err)?;
+        let value = self.outcome(
+            conn.route_command(cmd, routing)
+                .await
+                .and_then(Value::extract_error),
+        )?;
         redis::from_redis_value(value).map_err(|e| map_err(e.into()))
     }
 
@@ -153,13 +207,14 @@ impl Cluster {
     /// mapped to InvalidInput).
     pub(crate) async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
         let mut conn = self.connection()?;
-        pipe.query_async(&mut conn).await.map_err(map_err)
+        self.outcome(pipe.query_async(&mut conn).await)
     }
 
-    /// PING every node (primaries and replicas): each must answer.
+    /// PING every primary: each must answer, so every slot is served (a
+    /// replica that is down shows in [`nodes`](Self::nodes), not here).
     pub(crate) async fn ping(&self) -> Result<()> {
         let routing = RoutingInfo::MultiNode((
-            MultipleNodeRoutingInfo::AllNodes,
+            MultipleNodeRoutingInfo::AllMasters,
             Some(ResponsePolicy::AllSucceeded),
         ));
         let _: Value = self.route(redis::cmd("PING"), routing).await?;
@@ -181,59 +236,65 @@ impl Cluster {
         })
     }
 
-    /// Every node of the slot map, primaries first, each pinged.
-    pub(crate) async fn nodes(&self) -> Result<Vec<crate::NodeStatus>> {
-        let primaries = self.primaries().await?;
-        let mut nodes = Vec::new();
-        for p in &primaries {
-            nodes.push((
-                p.host.clone(),
-                p.port,
-                crate::NodeRole::Primary,
-                p.slots.clone(),
-            ));
-            for r in &p.replicas {
-                if let Some((h, port)) = r
-                    .rsplit_once(':')
-                    .and_then(|(h, p)| Some((h, p.parse().ok()?)))
-                {
-                    nodes.push((h.to_owned(), port, crate::NodeRole::Replica, Vec::new()));
-                }
-            }
-        }
-        let pings = nodes.iter().map(|(host, port, _, _)| {
+    /// Every node the cluster knows (`CLUSTER NODES` of any node, failed
+    /// ones included), each primary followed by its replicas, each pinged:
+    /// down when the ping fails or the cluster marks it failed.
+    pub(crate) async fn nodes(&self) -> Result<Vec<NodeStatus>> {
+        let text: String = self
+            .route(
+                redis::cmd("CLUSTER").arg("NODES").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let listed = parse_nodes(&text).ok_or_else(|| {
+            Error::decode("CLUSTER NODES answered something that is not a node list")
+                .with_backend(BACKEND)
+        })?;
+        let limit = self.config.timeout;
+        let pings = listed.iter().map(|n| {
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                host: host.clone(),
-                port: *port,
+                host: n.host.clone(),
+                port: n.port,
             });
             async move {
-                match tokio::time::timeout(
-                    self.config.timeout,
-                    self.route::<String>(redis::cmd("PING"), routing),
-                )
-                .await
+                match tokio::time::timeout(limit, self.route::<String>(redis::cmd("PING"), routing))
+                    .await
                 {
                     Ok(Ok(_)) => None,
                     Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some(format!("no answer within {:?}", self.config.timeout)),
+                    Err(_) => Some(format!("no answer within {limit:?}")),
                 }
             }
         });
         let errors = futures_util::future::join_all(pings).await;
-        Ok(nodes
+        let nodes: Vec<NodeStatus> = listed
             .into_iter()
             .zip(errors)
-            .map(|((host, port, role, slots), error)| crate::NodeStatus {
-                addr: if host.contains(':') {
-                    format!("[{host}]:{port}")
+            .map(|(n, error)| {
+                let addr = if n.host.contains(':') {
+                    format!("[{}]:{}", n.host, n.port)
                 } else {
-                    format!("{host}:{port}")
-                },
-                role,
-                slots,
-                error,
+                    format!("{}:{}", n.host, n.port)
+                };
+                let error =
+                    error.or_else(|| n.failed.then(|| "the cluster marks it failed".to_owned()));
+                let node = match error {
+                    None => NodeStatus::new(addr, n.role, NodeState::Up),
+                    Some(e) => NodeStatus::new(addr, n.role, NodeState::Down).with_error(e),
+                };
+                node.with_slots(n.slots)
             })
-            .collect())
+            .collect();
+        *self.last_nodes.lock().unwrap_or_else(|p| p.into_inner()) = nodes.clone();
+        Ok(nodes)
+    }
+
+    /// The nodes as last probed by [`nodes`](Self::nodes).
+    pub(crate) fn last_nodes(&self) -> Vec<NodeStatus> {
+        self.last_nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// One page of a prefix scan over every primary: `SCAN` on one primary
@@ -337,6 +398,85 @@ fn parse_cursor(c: &str) -> Option<(u16, u64, &str)> {
     Some((slot, cursor.parse().ok()?, addr))
 }
 
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, PartialEq)]
+struct Listed {
+    id: String,
+    host: String,
+    port: u16,
+    role: NodeRole,
+    /// The primary's id, for a replica.
+    primary: Option<String>,
+    slots: Vec<(u16, u16)>,
+    /// Flagged `fail` by the cluster.
+    failed: bool,
+}
+
+/// The reply of `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags>
+/// <primary id or -> <ping> <pong> <epoch> <link> <slot>...` per line.
+/// Nodes without an address (`noaddr`) or still in a handshake are left
+/// out. Primaries by their first slot (those without slots last), each
+/// followed by its replicas.
+fn parse_nodes(text: &str) -> Option<Vec<Listed>> {
+    let mut nodes = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 {
+            return None;
+        }
+        let flags: Vec<&str> = fields[2].split(',').collect();
+        if flags.iter().any(|f| matches!(*f, "noaddr" | "handshake")) {
+            continue;
+        }
+        let addr = fields[1].split(['@', ',']).next()?;
+        let (host, port) = addr.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let slots = fields[8..]
+            .iter()
+            .filter(|s| !s.starts_with('['))
+            .map(|s| match s.split_once('-') {
+                Some((lo, hi)) => Some((lo.parse().ok()?, hi.parse().ok()?)),
+                None => s.parse().ok().map(|n| (n, n)),
+            })
+            .collect::<Option<Vec<(u16, u16)>>>()?;
+        let replica = flags.contains(&"slave");
+        nodes.push(Listed {
+            id: fields[0].to_owned(),
+            host: host.to_owned(),
+            port: port.parse().ok()?,
+            role: if replica {
+                NodeRole::Replica
+            } else {
+                NodeRole::Primary
+            },
+            primary: (replica && fields[3] != "-").then(|| fields[3].to_owned()),
+            slots,
+            failed: flags.contains(&"fail"),
+        });
+    }
+    for n in &mut nodes {
+        n.slots.sort_unstable();
+    }
+    let (mut primaries, replicas): (Vec<Listed>, Vec<Listed>) =
+        nodes.into_iter().partition(|n| n.role == NodeRole::Primary);
+    primaries.sort_by_key(|p| p.slots.first().map_or(u32::MAX, |r| u32::from(r.0)));
+    let mut ordered = Vec::new();
+    let mut replicas: Vec<Option<Listed>> = replicas.into_iter().map(Some).collect();
+    for p in primaries {
+        let id = p.id.clone();
+        ordered.push(p);
+        for r in replicas.iter_mut() {
+            if r.as_ref()
+                .is_some_and(|r| r.primary.as_deref() == Some(id.as_str()))
+            {
+                ordered.extend(r.take());
+            }
+        }
+    }
+    ordered.extend(replicas.into_iter().flatten());
+    Some(ordered)
+}
+
 /// The reply of `CLUSTER SLOTS`: `[[start, end, [host, port, id, ...],
 /// [replica...]...]...]`, grouped by primary.
 fn parse_slots(reply: Value) -> Option<Vec<Primary>> {
@@ -419,6 +559,38 @@ pub(crate) fn route_of(key: &str) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_nodes_are_parsed_with_failed_ones_and_grouped_by_primary() {
+        let text = "\
+a1 127.0.0.1:7001@17001 master - 0 1 1 connected 5461-10922
+f9 127.0.0.1:7000@17000 master,fail - 0 1 1 disconnected
+r2 127.0.0.1:7004@17004 slave a1 0 1 1 connected
+b0 127.0.0.1:7003@17003,host-b myself,master - 0 0 4 connected 0-5460 [5461->-a1]
+c2 [::1]:7002@17002 master - 0 1 3 connected 10923-16383 16000
+r0 127.0.0.1:7005@17005 slave b0 0 1 4 connected
+x9 :0@0 master,noaddr - 0 1 0 disconnected
+";
+        let nodes = parse_nodes(text).unwrap();
+        let seen: Vec<(&str, u16, NodeRole, bool)> = nodes
+            .iter()
+            .map(|n| (n.host.as_str(), n.port, n.role, n.failed))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("127.0.0.1", 7003, NodeRole::Primary, false),
+                ("127.0.0.1", 7005, NodeRole::Replica, false),
+                ("127.0.0.1", 7001, NodeRole::Primary, false),
+                ("127.0.0.1", 7004, NodeRole::Replica, false),
+                ("::1", 7002, NodeRole::Primary, false),
+                ("127.0.0.1", 7000, NodeRole::Primary, true),
+            ]
+        );
+        assert_eq!(nodes[0].slots, [(0, 5460)]);
+        assert_eq!(nodes[4].slots, [(10923, 16383), (16000, 16000)]);
+        assert_eq!(parse_nodes("garbage"), None);
+    }
 
     #[test]
     fn cursors_round_trip_and_bad_ones_are_refused() {

@@ -33,29 +33,9 @@ pub use redis;
 /// [`FromRedisValue`] type or as a raw [`Value`].
 pub use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, ToRedisArgs, Value, cmd, pipe};
 
-/// What a server of the topology is, in [`NodeStatus`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NodeRole {
-    /// Takes writes (a single server, the Sentinel-named primary, a cluster primary).
-    Primary,
-    /// A cluster replica.
-    Replica,
-}
-
-/// One server of the topology, from [`RedisBackend::nodes`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeStatus {
-    /// `host:port` (or the socket path).
-    pub addr: String,
-    /// Its role.
-    pub role: NodeRole,
-    /// The hash slots it serves (cluster primaries only), inclusive ranges.
-    pub slots: Vec<(u16, u16)>,
-    /// `None` when it answered PING within the operation timeout, else why not.
-    pub error: Option<String>,
-}
+/// The servers of a topology, from [`RedisBackend::probe_nodes`] (the same
+/// types as dbx's `health()` and `stats()` show).
+pub use dbx_core::{NodeRole, NodeState, NodeStatus};
 
 /// The Redis driver: serves `redis://`, `rediss://` (TLS), `redis+unix://`,
 /// and Redis Cluster as `redis+cluster://` and `rediss+cluster://`.
@@ -286,31 +266,24 @@ impl RedisBackend {
     }
 
     /// Each server this backend uses and whether it answers: the one server;
-    /// the primary the sentinels named; or every node of a cluster, from
-    /// its slot map, with its role and slots. Each PING is bounded by the
-    /// operation timeout; a node that fails is reported, not an error (the
+    /// the primary the sentinels named (and the replica reads go to, with
+    /// `replica_reads`); or every node of a cluster, from its slot map, with
+    /// its role and slots. Each PING is bounded by the operation timeout; a
+    /// node that fails is reported [`NodeState::Down`], not an error (the
     /// error is for a slot map that cannot be read at all).
-    pub async fn nodes(&self) -> Result<Vec<NodeStatus>> {
-        let single = |target: String, error: Option<String>| {
-            vec![NodeStatus {
-                addr: target,
-                role: NodeRole::Primary,
-                slots: Vec::new(),
-                error,
-            }]
-        };
+    pub async fn probe_nodes(&self) -> Result<Vec<NodeStatus>> {
         let topo = &self.topo;
         topo.timed("redis.nodes", topo.timeout() * 2, async {
             match topo {
                 Topology::Cluster(c) => c.nodes().await,
-                Topology::Single(s) => {
-                    let e = self.ping().await.err().map(|e| e.to_string());
-                    Ok(single(s.config.target.clone(), e))
-                }
+                Topology::Single(s) => Ok(vec![probe(s, NodeRole::Primary).await]),
                 Topology::Sentinel(s) => {
-                    let target = s.current()?.config.target.clone();
-                    let e = self.ping().await.err().map(|e| e.to_string());
-                    Ok(single(target, e))
+                    let primary = s.current()?;
+                    let mut nodes = vec![probe(&primary, NodeRole::Primary).await];
+                    if let Some(r) = s.replica_in_use() {
+                        nodes.push(probe(&r, NodeRole::Replica).await);
+                    }
+                    Ok(nodes)
                 }
             }
         })
@@ -371,6 +344,37 @@ impl Backend for RedisBackend {
         }
     }
 
+    /// A Sentinel's primary (and replica); a cluster's nodes as last probed
+    /// by `health()`; nothing for one server.
+    fn nodes(&self) -> Vec<NodeStatus> {
+        match &self.topo {
+            Topology::Single(_) => Vec::new(),
+            Topology::Cluster(c) => c.last_nodes(),
+            Topology::Sentinel(s) => {
+                let up = |shared: &Shared, role| {
+                    NodeStatus::new(shared.config.target.clone(), role, NodeState::Up)
+                };
+                let mut nodes: Vec<_> = s
+                    .current()
+                    .ok()
+                    .map(|p| up(&p, NodeRole::Primary))
+                    .into_iter()
+                    .collect();
+                if let Some(r) = s.replica_in_use() {
+                    nodes.push(up(&r, NodeRole::Replica));
+                }
+                nodes
+            }
+        }
+    }
+
+    async fn probe_nodes(&self) -> Result<Vec<NodeStatus>> {
+        match &self.topo {
+            Topology::Single(_) => Ok(Vec::new()),
+            Topology::Cluster(_) | Topology::Sentinel(_) => RedisBackend::probe_nodes(self).await,
+        }
+    }
+
     /// redis-rs already bounds each command on the shared connection with
     /// its response timeout, set to the operation timeout. When a reconnect
     /// also fits within it (the default: two 10 s connects and a pause
@@ -390,6 +394,17 @@ impl Backend for RedisBackend {
             Topology::Cluster(_) => true,
             Topology::Sentinel(_) => false,
         }
+    }
+}
+
+/// PING one server on its shared connection, bounded by its timeout.
+async fn probe(shared: &Shared, role: NodeRole) -> NodeStatus {
+    let t = shared.config.timeout;
+    let node = |state| NodeStatus::new(shared.config.target.clone(), role, state);
+    match tokio::time::timeout(t, shared.query::<String>(redis::cmd("PING"))).await {
+        Ok(Ok(_)) => node(NodeState::Up),
+        Ok(Err(e)) => node(NodeState::Down).with_error(e.to_string()),
+        Err(_) => node(NodeState::Down).with_error(format!("no answer within {t:?}")),
     }
 }
 

@@ -120,18 +120,19 @@ impl Sentinel {
             }
             return self.query(cmd).await;
         };
-        let result = replica.query(cmd).await;
-        if let Err(e) = &result
-            && failover_may_explain(e)
-        {
+        replica.query(cmd).await.map_err(|e| {
+            if !failover_may_explain(&e) {
+                return e;
+            }
             // Reads go to the primary until another replica is found (the
-            // policy's retry of this read goes there).
+            // policy's retry of this read goes there); the replica's failure
+            // is not the primary's, so the breaker does not count it.
             let mut guard = self.replica.write().unwrap_or_else(|p| p.into_inner());
             if guard.as_ref().is_some_and(|r| Arc::ptr_eq(r, &replica)) {
                 *guard = None;
             }
-        }
-        result
+            e.set_partial(true)
+        })
     }
 
     /// Look for a replica in the background, at most once a second.
@@ -225,6 +226,14 @@ impl Sentinel {
     }
 
     /// The connection to the current primary.
+    /// The replica reads go to now (`replica_reads`), if one is in use.
+    pub(crate) fn replica_in_use(&self) -> Option<Arc<Shared>> {
+        self.replica
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub(crate) fn current(&self) -> Result<Arc<Shared>> {
         self.current
             .read()

@@ -134,6 +134,8 @@ impl Outcome {
     pub(crate) fn of<T>(result: &Result<T>) -> Outcome {
         match result {
             Ok(_) => Outcome::Healthy,
+            // One server of several failed; the others still serve.
+            Err(e) if e.is_partial() => Outcome::Ignored,
             Err(e) if e.is_not_ready() => Outcome::NotReady,
             Err(e)
                 if e.is_transient()

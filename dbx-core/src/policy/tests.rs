@@ -29,6 +29,8 @@ enum Step {
     Permanent,
     /// The server answers it is up but not ready yet (starting, loading).
     NotReady,
+    /// One server of several failed while the others answer.
+    Partial,
     /// Take this long, then succeed.
     Slow(Duration),
 }
@@ -80,6 +82,11 @@ impl Fake {
             Step::NotReady => Err(Error::new(ErrorKind::Connect, "the server is starting up")
                 .set_never_sent(true)
                 .set_not_ready(true)),
+            Step::Partial => Err(
+                Error::new(ErrorKind::Connect, "connection refused by node b")
+                    .set_transient(true)
+                    .set_partial(true),
+            ),
             Step::Slow(d) => {
                 tokio::time::sleep(d).await;
                 Ok(())
@@ -662,6 +669,37 @@ async fn bad_calls_do_not_reset_the_failure_streak() {
         BreakerState::Open,
         "the fifth failure in a row"
     );
+}
+
+/// Failures of one server of several (marked partial by the driver)
+/// neither open the breaker nor count in its failure rate; they are still
+/// retried and counted in the stats.
+#[tokio::test(start_paused = true)]
+async fn partial_failures_do_not_open_the_breaker() {
+    let fake = Fake::new(&[Partial; 30]);
+    let db = open_db(
+        &fake,
+        "retry_max_attempts=1&breaker_consecutive_failures=5&breaker_min_calls=5",
+    );
+    let kv = db.kv().unwrap();
+    for _ in 0..30 {
+        let e = kv.get("k").await.unwrap_err();
+        assert!(e.is_partial(), "{e:?}");
+    }
+    assert_eq!(db.breaker_state(), BreakerState::Closed);
+    assert_eq!(db.breaker_opened(), 0);
+    assert_eq!(db.stats().errors(), 30);
+    // The same failures unmarked open it.
+    fake.push(&[Transient; 5]);
+    for _ in 0..5 {
+        let _ = kv.get("k").await;
+    }
+    assert_eq!(db.breaker_state(), BreakerState::Open);
+    // Retried like any transient failure.
+    let fake = Fake::new(&[Partial, Partial]);
+    let db = open_db(&fake, "retry_max_attempts=3");
+    assert!(db.kv().unwrap().get("k").await.is_ok());
+    assert_eq!(fake.calls(), 3);
 }
 
 #[test]

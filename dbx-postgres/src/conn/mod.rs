@@ -18,7 +18,7 @@ use crate::convert::{self, Param};
 use crate::error::{BACKEND, map_err, sqlstate};
 use crate::lex;
 use crate::tls::MakeRustls;
-use dbx_core::{Error, ErrorKind, PoolStatus, Result, Row, Value};
+use dbx_core::{Error, ErrorKind, NodeRole, NodeState, NodeStatus, PoolStatus, Result, Row, Value};
 use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, TimeoutType};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use futures_util::TryStreamExt;
@@ -67,6 +67,7 @@ impl Conns {
             hosts: settings.hosts.clone().into(),
             session: settings.session,
             load_balance: settings.load_balance,
+            last_host: Arc::default(),
         };
         let inner = deadpool_postgres::Manager::from_connect(
             settings.pg.clone(),
@@ -136,6 +137,23 @@ impl Conns {
                 }
             }
         });
+    }
+
+    /// The host connections go to: the one host, or with several, the
+    /// one the last connection went to (`None` before any).
+    pub(crate) fn host(&self) -> Option<String> {
+        if self.connector.hosts.len() == 1 {
+            self.connector.hosts.first().map(pool::host_name)
+        } else {
+            self.connector.last_host()
+        }
+    }
+
+    /// Every host of the URL, probed (see [`Connector::probe_hosts`]).
+    pub(crate) async fn probe_hosts(&self) -> Vec<NodeStatus> {
+        self.connector
+            .probe_hosts(self.settings.connect_timeout.min(self.settings.timeout))
+            .await
     }
 
     pub(crate) fn status(&self) -> PoolStatus {

@@ -12,6 +12,8 @@ pub(crate) struct Connector {
     pub(crate) hosts: Arc<[tokio_postgres::Config]>,
     pub(crate) session: SessionAttrs,
     pub(crate) load_balance: bool,
+    /// `host:port` of the host the last connection went to (for `stats()`).
+    pub(crate) last_host: Arc<Mutex<Option<String>>>,
 }
 
 pub(crate) type ConnectFuture<'a> = Pin<
@@ -35,7 +37,7 @@ impl Connector {
 }
 
 /// `host:port` of a one-host configuration, for messages.
-fn host_name(c: &tokio_postgres::Config) -> String {
+pub(crate) fn host_name(c: &tokio_postgres::Config) -> String {
     let host = match c.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) if h.contains(':') => format!("[{h}]"),
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -99,6 +101,52 @@ impl Connector {
         if self.hosts.len() == 1 && self.session == SessionAttrs::Any {
             return self.open(&self.hosts[0]).await.map_err(map_err);
         }
+        let (client, task, i) = self.connect_fitting().await?;
+        let name = host_name(&self.hosts[i]);
+        *self.last_host.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
+        Ok((client, task))
+    }
+
+    /// The host of the last connection, with several hosts.
+    pub(crate) fn last_host(&self) -> Option<String> {
+        self.last_host
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Open a connection to each host (bounded by `limit`) and ask it
+    /// whether it is a standby: every host's role and state.
+    pub(crate) async fn probe_hosts(&self, limit: Duration) -> Vec<NodeStatus> {
+        let probes = self.hosts.iter().map(|config| async move {
+            let addr = host_name(config);
+            let probe = async {
+                let (client, task) = self.open(config).await.map_err(map_err)?;
+                let state = server_state(&client).await.map_err(map_err);
+                drop(client);
+                task.abort();
+                state
+            };
+            match tokio::time::timeout(limit, probe).await {
+                Ok(Ok((recovery, _))) => {
+                    let role = if recovery {
+                        NodeRole::Replica
+                    } else {
+                        NodeRole::Primary
+                    };
+                    NodeStatus::new(addr, role, NodeState::Up)
+                }
+                Ok(Err(e)) => NodeStatus::new(addr, NodeRole::Peer, NodeState::Down)
+                    .with_error(e.message().to_owned()),
+                Err(_) => NodeStatus::new(addr, NodeRole::Peer, NodeState::Down)
+                    .with_error(format!("no answer within {limit:?}")),
+            }
+        });
+        futures_util::future::join_all(probes).await
+    }
+
+    /// Connect to the first host that fits, and say which it was.
+    async fn connect_fitting(&self) -> Result<(Client, JoinHandle<()>, usize)> {
         let order = if self.load_balance {
             shuffled(self.hosts.len())
         } else {
@@ -127,11 +175,11 @@ impl Connector {
                     }
                 };
                 if want == SessionAttrs::Any {
-                    return Ok((client, task));
+                    return Ok((client, task, i));
                 }
                 match server_state(&client).await {
                     Ok((recovery, read_only)) if fits(want, recovery, read_only) => {
-                        return Ok((client, task));
+                        return Ok((client, task, i));
                     }
                     Ok((recovery, read_only)) => {
                         if pass == 0 {

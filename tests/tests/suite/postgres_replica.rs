@@ -417,6 +417,23 @@ async fn replica_reads_route_reads_to_the_standby() {
         .backend_as::<dbx::postgres::PostgresBackend>()
         .unwrap();
     assert!(raw.replica().is_some());
+    // Health asks each host what it is; stats shows where calls go.
+    let health = db.health().await.unwrap();
+    let roles: Vec<_> = health.nodes.iter().map(|n| (n.role, n.state)).collect();
+    assert_eq!(
+        roles,
+        [
+            (dbx::NodeRole::Primary, dbx::NodeState::Up),
+            (dbx::NodeRole::Replica, dbx::NodeState::Up)
+        ],
+        "{:?}",
+        health.nodes
+    );
+    let nodes = db.stats().nodes;
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert_eq!(nodes[0].addr, health.nodes[0].addr);
+    assert_eq!(nodes[1].addr, health.nodes[1].addr);
+    assert!(nodes[1].lag.is_some(), "{nodes:?}");
 
     // The standby stops replaying: once its lag passes 1 s, reads go to
     // the primary; once it catches up, to the standby again.
@@ -449,6 +466,10 @@ async fn replica_reads_route_reads_to_the_standby() {
         false
     };
     let moved = paused.await;
+    // stats() shows the standby avoided, with its lag.
+    let nodes = db.stats().nodes;
+    let lagging = nodes.iter().find(|n| n.role == dbx::NodeRole::Replica);
+    let lagging_state = lagging.map(|n| (n.state, n.lag));
     let _: Vec<dbx::Row> = standby
         .sql()
         .unwrap()
@@ -459,6 +480,9 @@ async fn replica_reads_route_reads_to_the_standby() {
         moved,
         "reads stayed on a standby lagging beyond max_replica_lag"
     );
+    let (state, lag) = lagging_state.unwrap_or_else(|| panic!("no standby in {nodes:?}"));
+    assert_eq!(state, dbx::NodeState::Avoided, "{nodes:?}");
+    assert!(lag.is_some_and(|l| l > Duration::from_secs(1)), "{nodes:?}");
     let mut back = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -497,7 +521,28 @@ async fn replica_reads_with_the_standby_down_use_the_primary() {
     for _ in 0..5 {
         assert_eq!(show_read_only(db.sql().unwrap()).await, "off");
     }
-    db.health().await.unwrap();
+    let health = db.health().await.unwrap();
+    let states: Vec<_> = health
+        .nodes
+        .iter()
+        .map(|n| (n.addr.as_str(), n.role, n.state))
+        .collect();
+    let dead_addr = format!("127.0.0.1:{dead}");
+    assert_eq!(
+        states,
+        [
+            (primary, dbx::NodeRole::Primary, dbx::NodeState::Up),
+            (
+                dead_addr.as_str(),
+                dbx::NodeRole::Peer,
+                dbx::NodeState::Down
+            )
+        ]
+    );
+    assert!(health.nodes[1].error.is_some());
+    // The breaker counts none of the standby's failures against the
+    // database: the reads went to the primary.
+    assert_eq!(db.breaker_state(), dbx::BreakerState::Closed);
 }
 
 #[tokio::test]

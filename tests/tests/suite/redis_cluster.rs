@@ -103,9 +103,12 @@ async fn raw_commands_are_routed_by_slot() {
 
     expect_kind(raw.exclusive().await, ErrorKind::Unsupported);
     expect_kind(raw.shared_connection(), ErrorKind::Unsupported);
-    let nodes = raw.nodes().await.unwrap();
+    let nodes = raw.probe_nodes().await.unwrap();
     assert_eq!(nodes.len(), 6, "{nodes:?}");
-    assert!(nodes.iter().all(|n| n.error.is_none()), "{nodes:?}");
+    assert!(
+        nodes.iter().all(|n| n.error.is_none() && n.is_up()),
+        "{nodes:?}"
+    );
     let primaries: Vec<_> = nodes
         .iter()
         .filter(|n| n.role == dbx::redis::NodeRole::Primary)
@@ -122,7 +125,16 @@ async fn raw_commands_are_routed_by_slot() {
     assert_eq!(pong, "PONG");
     let () = raw.cmd(cmd("DEL").arg(&keys)).await.unwrap_or(());
     let _: i64 = raw.cmd(cmd("DEL").arg(format!("{tag}:a"))).await.unwrap();
-    db.health().await.unwrap();
+    let health = db.health().await.unwrap();
+    assert_eq!(
+        health
+            .nodes
+            .iter()
+            .map(|n| (&n.addr, n.role))
+            .collect::<Vec<_>>(),
+        nodes.iter().map(|n| (&n.addr, n.role)).collect::<Vec<_>>()
+    );
+    assert_eq!(db.stats().nodes.len(), 6);
 }
 
 /// A cluster URL that cannot work is a typed error naming the problem,
@@ -234,8 +246,23 @@ async fn killing_a_primary_under_write_load_loses_no_acknowledged_write() {
         .unwrap(),
     )
     .unwrap();
+    // A second load on a slot of another primary: the breaker is per
+    // database, but one primary's failure must not stop the others' slots.
+    let mut other = None;
+    for i in 0..100 {
+        let t = format!("{{dbx-healthy-{i}}}:");
+        if primary_of(&db, &t)
+            .await
+            .is_some_and(|p| p != (host.clone(), port))
+        {
+            other = Some(t);
+            break;
+        }
+    }
+    let other = other.expect("no tag on another primary");
     let kv = db.kv().unwrap();
     let load = WriteLoad::start(kv, 20, tag);
+    let healthy = WriteLoad::start(kv, 4, &other);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
     kill9(process_id(&info));
@@ -255,10 +282,31 @@ async fn killing_a_primary_under_write_load_loses_no_acknowledged_write() {
     let promoted = promoted.expect("no replica took over within 20 s");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let f = load.finish(kv, killed, promoted).await;
+    let h = healthy.finish(kv, killed, killed).await;
     loud(&format!(
-        "[measure] redis cluster failover: new primary {:?} after the kill (cluster-node-timeout 1 s); {f:?}",
-        promoted - killed
+        "[measure] redis cluster failover: new primary {:?} after the kill (cluster-node-timeout 1 s); {f:?}; \
+         writes to another primary meanwhile: {h:?}; breaker opened {} times",
+        promoted - killed,
+        db.stats().breaker_opened
     ));
+    assert_eq!(h.lost, 0, "acknowledged writes to the healthy primary lost");
+    assert!(
+        !h.kinds.contains("circuit_open"),
+        "one primary's failure opened the breaker for the others: {h:?}"
+    );
+    assert_eq!(
+        db.stats().breaker_opened,
+        0,
+        "the breaker opened on one node's failure"
+    );
+    let health = db.health().await.unwrap();
+    assert_eq!(health.nodes.len(), 6, "{:?}", health.nodes);
+    assert!(
+        health.nodes.iter().any(|n| n.state == dbx::NodeState::Down),
+        "the killed node shows as down: {:?}",
+        health.nodes
+    );
+    assert_eq!(db.stats().nodes, health.nodes);
     assert!(
         f.longest_call <= timeout + Duration::from_millis(500),
         "a write took {:?}, beyond its {timeout:?} timeout",

@@ -108,7 +108,7 @@ async fn commands_run_on_the_primary() {
     let info: String = raw.cmd(cmd("INFO").arg("replication")).await.unwrap();
     assert!(info.contains("role:master"), "{info}");
     let (_, named) = named_primary(&url().unwrap()).await.unwrap();
-    let nodes = raw.nodes().await.unwrap();
+    let nodes = raw.probe_nodes().await.unwrap();
     assert_eq!(nodes.len(), 1);
     assert!(nodes[0].addr.ends_with(&format!(":{named}")), "{nodes:?}");
     assert_eq!(nodes[0].error, None);
@@ -117,7 +117,13 @@ async fn commands_run_on_the_primary() {
     let mut ex = raw.exclusive().await.unwrap();
     let n: i64 = ex.cmd(&cmd("DBSIZE")).await.unwrap();
     assert!(n >= 0);
-    db.health().await.unwrap();
+    let health = db.health().await.unwrap();
+    assert_eq!(
+        health.nodes, nodes,
+        "health shows the primary the sentinels named"
+    );
+    assert_eq!(db.stats().nodes.len(), 1);
+    assert_eq!(db.stats().nodes[0].role, dbx::NodeRole::Primary);
 }
 
 /// `kill -9` the primary while 20 tasks write: the sentinels promote the
