@@ -12,7 +12,7 @@ use crate::conn::*;
 use crate::error::{BACKEND, map_err};
 use crate::vectors::QdrantVectors;
 use dbx_core::driver::{Backend, Driver, VectorStore};
-use dbx_core::{ConnectOptions, Error, ErrorKind, Result};
+use dbx_core::{ConnectOptions, Error, ErrorKind, NodeStatus, Result};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,40 +86,96 @@ impl QdrantBackend {
     }
 
     async fn open_unbounded(config: QdrantConfig) -> Result<Self> {
-        let mut builder = qdrant_client::Qdrant::from_url(&config.uri)
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            // The client's own check runs a blocking health check on a
-            // thread of its own and prints to stdout; connecting below does
-            // the same round trip asynchronously.
-            .skip_compatibility_check();
-        builder.set_pool_size(config.pool_size);
-        if let Some(key) = &config.api_key {
-            builder.set_api_key(key.expose());
+        let mut nodes = Vec::with_capacity(config.nodes.len());
+        for (uri, target) in &config.nodes {
+            let mut builder = qdrant_client::Qdrant::from_url(uri)
+                .timeout(config.timeout)
+                .connect_timeout(config.connect_timeout)
+                // The client's own check runs a blocking health check on a
+                // thread of its own and prints to stdout; connecting below
+                // does the same round trip asynchronously.
+                .skip_compatibility_check();
+            builder.set_pool_size(config.pool_size);
+            if let Some(key) = &config.api_key {
+                builder.set_api_key(key.expose());
+            }
+            let client = builder.build().map_err(|e| map_err(e, None))?;
+            nodes.push(Node::new(client, target.clone()));
         }
-        let client = builder.build().map_err(|e| map_err(e, None))?;
-        // Two real round trips: the health check answers without a key (it
-        // gives the version), listing collections checks the key.
-        let health = client.health_check().await.map_err(|e| map_err(e, None))?;
-        client
-            .list_collections()
+        // Two real round trips to the first server that answers: the health
+        // check answers without a key (it gives the version), listing
+        // collections checks the key. A server that is down must not keep
+        // the application from starting while another answers; a wrong key
+        // is an error at once.
+        let mut failures = Vec::new();
+        let mut version = None;
+        // Each server gets its share of the connect timeout, so one that
+        // does not answer leaves time for the next.
+        let share = config.connect_timeout / u32::try_from(nodes.len()).unwrap_or(1).max(1);
+        for node in &nodes {
+            let checked = tokio::time::timeout(share, async {
+                let health = node
+                    .client
+                    .health_check()
+                    .await
+                    .map_err(|e| map_err(e, None))?;
+                node.client
+                    .list_collections()
+                    .await
+                    .map_err(|e| map_err(e, None))?;
+                Ok::<_, Error>(health.version)
+            })
             .await
-            .map_err(|e| map_err(e, None))?;
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {share:?}"),
+                ))
+            });
+            match checked {
+                Ok(v) => {
+                    version = Some(v);
+                    break;
+                }
+                Err(e)
+                    if nodes.len() > 1
+                        && matches!(e.kind(), ErrorKind::Connect | ErrorKind::Timeout) =>
+                {
+                    failures.push(format!("{}: {}", node.target, e.message()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(server_version) = version else {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "no Qdrant server of the URL answered ({})",
+                    failures.join("; ")
+                ),
+            )
+            .set_transient(true)
+            .with_backend(BACKEND));
+        };
         tracing::debug!(
             target: "dbx",
             system = BACKEND,
             target_addr = %config.target,
             tls = config.tls,
-            server_version = %health.version,
+            server_version = %server_version,
             "dbx: connected"
         );
-        let shared = Arc::new(Shared {
-            client,
-            closed: AtomicBool::new(false),
-            timeout: config.timeout,
-            target: config.target,
-            server_version: health.version,
-        });
+        let shared = Arc::new(Shared::new(
+            nodes,
+            config.timeout,
+            config.target,
+            server_version,
+            RequestOptions {
+                read_consistency: config.read_consistency,
+                write_ordering: config.write_ordering,
+                shard_key: config.shard_key,
+            },
+        ));
         Ok(QdrantBackend {
             vectors: Arc::new(QdrantVectors {
                 shared: shared.clone(),
@@ -130,9 +186,11 @@ impl QdrantBackend {
 
     /// The official client (shares the connections), or
     /// [`Closed`](ErrorKind::Closed) after [`close`](Self::close).
+    ///
+    /// With several servers in the URL: the client of the server calls go
+    /// to now (the first that is not avoided after a failure).
     pub fn client(&self) -> Result<&qdrant_client::Qdrant> {
-        self.shared.check_open()?;
-        Ok(&self.shared.client)
+        Ok(&self.shared.pick()?.client)
     }
 
     /// The server's version, as its health check reported it on connect.
@@ -140,18 +198,27 @@ impl QdrantBackend {
         &self.shared.server_version
     }
 
-    /// One health-check round trip, bounded by the operation timeout.
+    /// One health-check round trip, bounded by the operation timeout (to
+    /// the server calls go to now).
     pub async fn ping(&self) -> Result<()> {
-        self.shared.check_open()?;
+        let node = self.shared.pick()?;
         let t = self.shared.timeout;
-        match tokio::time::timeout(t, self.shared.client.health_check()).await {
-            Ok(r) => r.map(drop).map_err(|e| map_err(e, None)),
-            Err(_) => Err(Error::new(
+        let e = match tokio::time::timeout(t, node.client.health_check()).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => map_err(e, None),
+            Err(_) => Error::new(
                 ErrorKind::Timeout,
                 format!("ping did not finish within {t:?}"),
             )
-            .with_backend(BACKEND)),
-        }
+            .with_backend(BACKEND),
+        };
+        Err(self.shared.failed(node, e))
+    }
+
+    /// With several servers in the URL: each, health-checked (each bounded
+    /// by the operation timeout); empty with one.
+    pub async fn probe_nodes(&self) -> Vec<NodeStatus> {
+        self.shared.probe().await
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -185,5 +252,13 @@ impl Backend for QdrantBackend {
 
     async fn close(&self) {
         QdrantBackend::close(self).await;
+    }
+
+    fn nodes(&self) -> Vec<NodeStatus> {
+        self.shared.node_states()
+    }
+
+    async fn probe_nodes(&self) -> Result<Vec<NodeStatus>> {
+        Ok(self.shared.probe().await)
     }
 }

@@ -128,24 +128,37 @@ fn check_update(collection: &str, r: q::PointsOperationResponse) -> Result<()> {
 }
 
 impl QdrantVectors {
-    fn client(&self) -> Result<&qdrant_client::Qdrant> {
-        self.shared.check_open()?;
-        Ok(&self.shared.client)
+    /// One call on the server calls go to now; its error mapped (naming
+    /// `collection` where one is missing) and, with several servers, the
+    /// server avoided if it could not be reached.
+    async fn call<'a, T, Fut>(
+        &'a self,
+        collection: Option<&str>,
+        f: impl FnOnce(&'a qdrant_client::Qdrant) -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = std::result::Result<T, qdrant_client::QdrantError>>,
+    {
+        let node = self.shared.pick()?;
+        f(&node.client)
+            .await
+            .map_err(|e| self.shared.failed(node, map_err(e, collection)))
     }
 
     async fn delete(&self, collection: &str, selector: PointsSelectorOneOf) -> Result<()> {
+        let request = q::DeletePoints {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            points: Some(q::PointsSelector {
+                points_selector_one_of: Some(selector),
+            }),
+            ordering: self.shared.write_ordering,
+            shard_key_selector: self.shared.shard_key.clone(),
+            ..Default::default()
+        };
         let r = self
-            .client()?
-            .delete_points(q::DeletePoints {
-                collection_name: collection.to_owned(),
-                wait: Some(true),
-                points: Some(q::PointsSelector {
-                    points_selector_one_of: Some(selector),
-                }),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, Some(collection)))?;
+            .call(Some(collection), |c| c.delete_points(request))
+            .await?;
         check_update(collection, r).map_err(|e| e.with_backend(BACKEND))
     }
 }
@@ -163,59 +176,41 @@ impl VectorStore for QdrantVectors {
             distance: distance_to_grpc(distance)? as i32,
             ..Default::default()
         };
-        self.client()?
-            .create_collection(q::CreateCollection {
-                collection_name: name.to_owned(),
-                vectors_config: Some(q::VectorsConfig {
-                    config: Some(vectors_config::Config::Params(params)),
-                }),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, None))?;
+        let request = q::CreateCollection {
+            collection_name: name.to_owned(),
+            vectors_config: Some(q::VectorsConfig {
+                config: Some(vectors_config::Config::Params(params)),
+            }),
+            ..Default::default()
+        };
+        self.call(None, |c| c.create_collection(request)).await?;
         Ok(())
     }
 
     async fn drop_collection(&self, name: &str) -> Result<bool> {
-        let r = self
-            .client()?
-            .delete_collection(q::DeleteCollection {
-                collection_name: name.to_owned(),
-                timeout: None,
-            })
-            .await
-            .map_err(|e| map_err(e, None))?;
+        let request = q::DeleteCollection {
+            collection_name: name.to_owned(),
+            timeout: None,
+        };
+        let r = self.call(None, |c| c.delete_collection(request)).await?;
         Ok(r.result)
     }
 
     async fn list_collections(&self) -> Result<Vec<String>> {
-        let r = self
-            .client()?
-            .list_collections()
-            .await
-            .map_err(|e| map_err(e, None))?;
+        let r = self.call(None, |c| c.list_collections()).await?;
         let mut names: Vec<String> = r.collections.into_iter().map(|c| c.name).collect();
         names.sort();
         Ok(names)
     }
 
     async fn collection_info(&self, name: &str) -> Result<Option<CollectionInfo>> {
-        let client = self.client()?;
-        let r = match client
-            .collection_info(q::GetCollectionInfoRequest {
-                collection_name: name.to_owned(),
-            })
-            .await
-        {
+        let request = q::GetCollectionInfoRequest {
+            collection_name: name.to_owned(),
+        };
+        let r = match self.call(Some(name), |c| c.collection_info(request)).await {
             Ok(r) => r,
-            Err(e) => {
-                let e = map_err(e, Some(name));
-                return if e.kind() == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         let config = r
             .result
@@ -264,16 +259,17 @@ impl VectorStore for QdrantVectors {
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.with_backend(BACKEND))?;
+        let request = q::UpsertPoints {
+            collection_name: collection.to_owned(),
+            wait: Some(true),
+            points,
+            ordering: self.shared.write_ordering,
+            shard_key_selector: self.shared.shard_key.clone(),
+            ..Default::default()
+        };
         let r = self
-            .client()?
-            .upsert_points(q::UpsertPoints {
-                collection_name: collection.to_owned(),
-                wait: Some(true),
-                points,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, Some(collection)))?;
+            .call(Some(collection), |c| c.upsert_points(request))
+            .await?;
         check_update(collection, r).map_err(|e| e.with_backend(BACKEND))
     }
 
@@ -283,17 +279,18 @@ impl VectorStore for QdrantVectors {
         ids: &[PointId],
         include: Include,
     ) -> Result<Vec<Record>> {
+        let request = q::GetPoints {
+            collection_name: collection.to_owned(),
+            ids: ids.iter().map(id_to_grpc).collect(),
+            with_payload: include_payload(include.payload),
+            with_vectors: include_vectors(include.vectors),
+            read_consistency: self.shared.read_consistency,
+            shard_key_selector: self.shared.shard_key.clone(),
+            ..Default::default()
+        };
         let r = self
-            .client()?
-            .get_points(q::GetPoints {
-                collection_name: collection.to_owned(),
-                ids: ids.iter().map(id_to_grpc).collect(),
-                with_payload: include_payload(include.payload),
-                with_vectors: include_vectors(include.vectors),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, Some(collection)))?;
+            .call(Some(collection), |c| c.get_points(request))
+            .await?;
         r.result
             .into_iter()
             .map(|p| {
@@ -321,16 +318,15 @@ impl VectorStore for QdrantVectors {
     }
 
     async fn count(&self, collection: &str, filter: Option<&Filter>) -> Result<u64> {
-        let r = self
-            .client()?
-            .count(q::CountPoints {
-                collection_name: collection.to_owned(),
-                filter: filter.map(filter_to_grpc),
-                exact: Some(true),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, Some(collection)))?;
+        let request = q::CountPoints {
+            collection_name: collection.to_owned(),
+            filter: filter.map(filter_to_grpc),
+            exact: Some(true),
+            read_consistency: self.shared.read_consistency,
+            shard_key_selector: self.shared.shard_key.clone(),
+            ..Default::default()
+        };
+        let r = self.call(Some(collection), |c| c.count(request)).await?;
         Ok(r.result.map_or(0, |c| c.count))
     }
 
@@ -343,20 +339,19 @@ impl VectorStore for QdrantVectors {
                 })),
             })),
         };
-        let r = self
-            .client()?
-            .query(q::QueryPoints {
-                collection_name: collection.to_owned(),
-                query: Some(query),
-                filter: search.filter_ref().map(filter_to_grpc),
-                score_threshold: search.threshold(),
-                limit: Some(search.limit() as u64),
-                with_payload: include_payload(include.payload),
-                with_vectors: include_vectors(include.vectors),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| map_err(e, Some(collection)))?;
+        let request = q::QueryPoints {
+            collection_name: collection.to_owned(),
+            query: Some(query),
+            filter: search.filter_ref().map(filter_to_grpc),
+            score_threshold: search.threshold(),
+            limit: Some(search.limit() as u64),
+            with_payload: include_payload(include.payload),
+            with_vectors: include_vectors(include.vectors),
+            read_consistency: self.shared.read_consistency,
+            shard_key_selector: self.shared.shard_key.clone(),
+            ..Default::default()
+        };
+        let r = self.call(Some(collection), |c| c.query(request)).await?;
         r.result
             .into_iter()
             .map(|p| {
