@@ -110,6 +110,9 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<PoolCounters>,
     pub(crate) pool_max_size: u32,
     pub(crate) target: String,
+    /// Whether closing shuts the client down (not for a handle made by
+    /// `with_options`, which shares another's client).
+    pub(crate) owns_client: bool,
 }
 
 impl Shared {

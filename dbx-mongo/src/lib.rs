@@ -61,6 +61,8 @@ pub struct MongoBackend {
     shared: Arc<Shared>,
     kv: Arc<MongoKv>,
     docs: Arc<MongoDocs>,
+    /// The options it was opened with (for [`with_options`](Self::with_options)).
+    options: ConnectOptions,
 }
 
 impl MongoBackend {
@@ -130,18 +132,83 @@ impl MongoBackend {
             pool,
             pool_max_size: config.pool_max_size,
             target: config.target,
+            owns_client: true,
         });
-        Ok(MongoBackend {
+        Ok(MongoBackend::over(
+            shared,
+            config.kv_collection,
+            options.clone(),
+        ))
+    }
+
+    fn over(shared: Arc<Shared>, kv_collection: String, options: ConnectOptions) -> Self {
+        MongoBackend {
             kv: Arc::new(MongoKv {
                 shared: shared.clone(),
-                collection: config.kv_collection,
+                collection: kv_collection,
                 ttl_index: tokio::sync::OnceCell::new(),
             }),
             docs: Arc::new(MongoDocs {
                 shared: shared.clone(),
             }),
             shared,
-        })
+            options,
+        }
+    }
+
+    /// A second database handle on the same client and connection pool
+    /// whose documents and key-value operations use `options`: a read
+    /// preference, read concern and write concern for one part of an
+    /// application (reports reading from secondaries, a write that must
+    /// reach a majority). Settings it leaves unset come from the URL. The
+    /// handle has its own policy (retries, breaker) from the URL's
+    /// parameters; closing it does not close the client, closing the
+    /// original does (the handle's calls then fail with `Closed` errors from
+    /// the driver).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dbx_core::Database) -> dbx_core::Result<()> {
+    /// use dbx_mongo::MongoBackend;
+    /// use dbx_mongo::mongodb::options::{
+    ///     Acknowledgment, DatabaseOptions, ReadConcern, ReadPreference, SelectionCriteria,
+    ///     WriteConcern,
+    /// };
+    /// let mongo = db.backend_as::<MongoBackend>().expect("a MongoDB database");
+    /// let reports = mongo.with_options(
+    ///     DatabaseOptions::builder()
+    ///         .selection_criteria(SelectionCriteria::ReadPreference(
+    ///             ReadPreference::SecondaryPreferred { options: None },
+    ///         ))
+    ///         .read_concern(ReadConcern::majority())
+    ///         .write_concern(WriteConcern::builder().w(Acknowledgment::Majority).build())
+    ///         .build(),
+    /// )?;
+    /// let n = reports.docs()?.collection("orders").count(&dbx_core::serde_json::json!({})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_options(
+        &self,
+        options: mongodb::options::DatabaseOptions,
+    ) -> Result<dbx_core::Database> {
+        let s = &self.shared;
+        s.check_open()?;
+        let db = s.client.database_with_options(s.db.name(), options);
+        let shared = Arc::new(Shared {
+            client: s.client.clone(),
+            db,
+            timeout: s.timeout,
+            transactions: s.transactions,
+            closed: AtomicBool::new(false),
+            pool: s.pool.clone(),
+            pool_max_size: s.pool_max_size,
+            target: s.target.clone(),
+            owns_client: false,
+        });
+        let backend = MongoBackend::over(shared, self.kv.collection.clone(), self.options.clone());
+        Ok(dbx_core::Database::new(
+            Arc::new(backend),
+            self.options.clone(),
+        ))
     }
 
     /// The official driver's client (shares the pool).
@@ -199,7 +266,7 @@ impl MongoBackend {
     /// Refuse new work ([`ErrorKind::Closed`]) and shut the client down
     /// (bounded by the operation timeout). Idempotent.
     pub async fn close(&self) {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) || !self.shared.owns_client {
             return;
         }
         let shutdown = self.shared.client.clone().shutdown().immediate(true);

@@ -170,6 +170,111 @@ async fn driver_options_pass_through_and_the_pool_is_exposed() {
     assert_eq!(db.pool_status().unwrap().max_size, 2);
 }
 
+/// `with_options`: a second handle on the same client whose operations
+/// carry a read preference, read concern and write concern; it sees the
+/// same data, has its own policy, and closing it leaves the client open.
+/// An impossible write concern (`w: 5` on one server), per handle or in the
+/// URL, proves the concern is sent: the server answers
+/// UnsatisfiableWriteConcern (code 100).
+#[tokio::test]
+async fn per_handle_read_and_write_concerns() {
+    use dbx::mongo::mongodb::options::{
+        Acknowledgment, DatabaseOptions, ReadConcern, ReadPreference, SelectionCriteria,
+        WriteConcern,
+    };
+    let db = connect().await;
+    let name = table("concerns");
+    let reports = db
+        .mongo()
+        .unwrap()
+        .with_options(
+            DatabaseOptions::builder()
+                .selection_criteria(SelectionCriteria::ReadPreference(
+                    ReadPreference::SecondaryPreferred { options: None },
+                ))
+                .read_concern(ReadConcern::local())
+                .write_concern(
+                    WriteConcern::builder()
+                        .w(Acknowledgment::Nodes(1))
+                        .journal(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .unwrap();
+    let c = reports.docs().unwrap().collection(&name);
+    c.insert_one(&json!({"k": 1})).await.unwrap();
+    assert_eq!(
+        db.docs()
+            .unwrap()
+            .collection(&name)
+            .count(&json!({}))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(c.find_one(&json!({"k": 1})).await.unwrap().unwrap()["k"], 1);
+    let kv = reports.kv().unwrap();
+    kv.set(&format!("{name}:k"), b"v", None).await.unwrap();
+    assert_eq!(
+        db.kv()
+            .unwrap()
+            .get(&format!("{name}:k"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"v"[..])
+    );
+
+    let impossible = db
+        .mongo()
+        .unwrap()
+        .with_options(
+            DatabaseOptions::builder()
+                .write_concern(WriteConcern::builder().w(Acknowledgment::Nodes(5)).build())
+                .build(),
+        )
+        .unwrap();
+    let refused = impossible
+        .docs()
+        .unwrap()
+        .collection(&name)
+        .insert_one(&json!({"k": 2}))
+        .await;
+    let e = refused.unwrap_err();
+    assert_eq!(e.code(), Some("100"), "UnsatisfiableWriteConcern: {e}");
+    assert!(!e.is_transient(), "{e}");
+    // The same from the URL (`w=5`).
+    let by_url = Dbx::connect(&url_with(test_db().await, "w=5"))
+        .await
+        .unwrap();
+    let e = by_url
+        .docs()
+        .unwrap()
+        .collection(&name)
+        .insert_one(&json!({"k": 3}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("100"), "{e}");
+
+    // Closing the second handle leaves the client open.
+    reports.close().await;
+    assert_eq!(
+        c.count(&json!({})).await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert!(
+        db.docs()
+            .unwrap()
+            .collection(&name)
+            .count(&json!({}))
+            .await
+            .unwrap()
+            >= 1
+    );
+    db.docs().unwrap().collection(&name).drop().await.unwrap();
+}
+
 /// A refused port is a `Connect` error with the driver's reason, reported
 /// as soon as the driver's monitor sees it: not a bare `Timeout` after the
 /// whole connect timeout (30 s here; the bound below is half of it).
