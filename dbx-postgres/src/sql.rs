@@ -132,6 +132,23 @@ impl SqlStore for PgSql {
             failed: false,
         }))
     }
+
+    /// On a pooled connection of the primary, with the simple query
+    /// protocol (the statements run as one implicit transaction).
+    async fn execute_script(&self, script: &str) -> Result<()> {
+        self.router.wrote();
+        let conns = &self.router.primary;
+        let mut lease = conns.acquire().await?;
+        // A script that opens a transaction and does not end it must not
+        // hand an open transaction to the next user of the connection: the
+        // lease then rolls back before returning it.
+        let lower = script.to_ascii_lowercase();
+        lease.in_tx = lower.contains("begin") || lower.contains("start transaction");
+        let guard = lease.guard();
+        let r = lease.client().batch_execute(script).await;
+        guard.disarm();
+        r.map_err(map_err)
+    }
 }
 
 /// Bound one step of a stream by the operation timeout. On expiry the
@@ -342,5 +359,19 @@ impl SqlTx for PgTransaction {
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {
         self.finish("ROLLBACK").await
+    }
+
+    async fn execute_script(&mut self, script: &str) -> Result<()> {
+        self.check()?;
+        let guard = self.lease.guard();
+        let r = self.lease.client().batch_execute(script).await;
+        guard.disarm();
+        let r = r.map_err(map_err);
+        if let Err(e) = &r
+            && reached_server(e)
+        {
+            self.failed = true;
+        }
+        r
     }
 }

@@ -164,6 +164,16 @@ impl SqlStore for SqliteSql {
         .await?;
         Ok(Box::new(SqliteTransaction { guard: Some(guard) }))
     }
+
+    /// On a blocking thread, once (never the inline attempt that may run a
+    /// job twice: statements before an interruption would have committed).
+    async fn execute_script(&self, script: &str) -> Result<()> {
+        let mut guard = self.pool.acquire().await?;
+        let timeout = guard.op_timeout();
+        let script = script.to_owned();
+        on_blocking_side(move || guard.with(timeout, |c| c.execute_batch(&script).map_err(map_err)))
+            .await
+    }
 }
 
 type StartFuture = std::pin::Pin<
@@ -252,6 +262,12 @@ impl SqlTx for SqliteTransaction {
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {
         self.on_conn(|c| c.execute_batch("ROLLBACK").map_err(map_err))
+            .await
+    }
+
+    async fn execute_script(&mut self, script: &str) -> Result<()> {
+        let script = script.to_owned();
+        self.on_conn(move |c| c.execute_batch(&script).map_err(map_err))
             .await
     }
 }

@@ -43,6 +43,17 @@ pub use dbx_mongo as mongo;
 #[cfg_attr(docsrs, doc(cfg(feature = "qdrant")))]
 pub use dbx_qdrant as qdrant;
 
+/// Schema migrations on SQLite and PostgreSQL (feature `migrate`).
+#[cfg(feature = "migrate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
+pub use dbx_migrate as migrate;
+
+/// Embed a directory of SQL migrations at compile time (feature `migrate`):
+/// `dbx::migrations!("migrations")` is a `dbx::Result<dbx::migrate::Migrations>`.
+#[cfg(feature = "migrate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
+pub use dbx_macros::migrations;
+
 /// Every scheme dbx knows, with the cargo feature that brings its driver.
 const FEATURES: &[(&str, &str)] = &[
     ("sqlite", "sqlite"),

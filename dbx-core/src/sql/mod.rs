@@ -73,6 +73,16 @@ pub trait SqlStore: Send + Sync + fmt::Debug + 'static {
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream;
     /// Start a transaction on a connection of its own.
     async fn begin(&self) -> Result<Box<dyn SqlTx>>;
+    /// Run a script of several statements separated by `;`, without
+    /// parameters, as the server's own multi-statement interface does
+    /// (PostgreSQL's simple query protocol, SQLite's `execute_batch`). The
+    /// default is [`Unsupported`](ErrorKind::Unsupported).
+    async fn execute_script(&self, script: &str) -> Result<()> {
+        let _ = script;
+        Err(Error::unsupported(
+            "this backend runs no multi-statement scripts",
+        ))
+    }
 }
 
 /// An open transaction, as a driver implements it. Dropping it without
@@ -92,6 +102,15 @@ pub trait SqlTx: Send + fmt::Debug {
     async fn commit(self: Box<Self>) -> Result<()>;
     /// Discard the transaction's changes.
     async fn rollback(self: Box<Self>) -> Result<()>;
+    /// Run a script of several statements inside the transaction, as
+    /// [`SqlStore::execute_script`] does. The default is
+    /// [`Unsupported`](ErrorKind::Unsupported).
+    async fn execute_script(&mut self, script: &str) -> Result<()> {
+        let _ = script;
+        Err(Error::unsupported(
+            "this backend runs no multi-statement scripts",
+        ))
+    }
 }
 
 /// Whether a transaction failed on a serialization failure or deadlock,
@@ -239,6 +258,22 @@ impl Sql {
                 Some(sql),
                 || self.db.execute(sql, params),
             )
+            .await
+    }
+
+    /// Run a script of several statements separated by `;` (a schema, a
+    /// migration), without parameters: the server splits it (so quotes,
+    /// comments, PostgreSQL `$$` bodies and SQLite trigger bodies are read
+    /// as the server reads them). On PostgreSQL the statements of one script
+    /// run in one implicit transaction (all or none); on SQLite each
+    /// statement commits on its own unless the script opens a transaction.
+    /// Never retried. Never pass it text from outside the program: nothing
+    /// is bound, so the script is exactly what runs.
+    pub async fn execute_script(&self, script: &str) -> Result<()> {
+        self.ctx
+            .run_text(Op::once("sql.execute_script"), Some(script), || {
+                self.db.execute_script(script)
+            })
             .await
     }
 
@@ -430,6 +465,15 @@ impl SqlTransaction {
         let ctx = self.ctx.clone();
         let tx = self.open("sql.tx.execute")?;
         ctx.run_once("sql.tx.execute", tx.execute(sql, params))
+            .await
+    }
+
+    /// Run a script of several statements inside the transaction (see
+    /// [`Sql::execute_script`]).
+    pub async fn execute_script(&mut self, script: &str) -> Result<()> {
+        let ctx = self.ctx.clone();
+        let tx = self.open("sql.tx.execute_script")?;
+        ctx.run_once("sql.tx.execute_script", tx.execute_script(script))
             .await
     }
 

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod memory;
+#[cfg(all(feature = "migrate", feature = "sqlite", feature = "postgres"))]
+mod migrate;
 #[cfg(feature = "mongo")]
 mod mongo;
 #[cfg(feature = "postgres")]

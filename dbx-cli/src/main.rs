@@ -1,0 +1,3 @@
+//! The `dbx` command-line tool (being written).
+
+fn main() {}

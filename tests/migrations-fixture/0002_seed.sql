@@ -1,0 +1,1 @@
+INSERT INTO fixture_notes (id, body) VALUES (1, 'it''s; not -- a comment');
