@@ -582,6 +582,50 @@ pub async fn nul_in_text_roundtrips_or_is_invalid_input(db: &Dbx) {
     }
 }
 
+pub async fn scripts_run_several_statements(db: &Dbx) {
+    let t = crate::table("script");
+    let sql = db.sql().unwrap();
+    // Semicolons and comment markers inside strings and comments are not
+    // statement ends; the server splits the script.
+    sql.execute_script(&format!(
+        "CREATE TABLE {t} (id BIGINT PRIMARY KEY, note TEXT);\n\
+         -- a comment; with a semicolon\n\
+         INSERT INTO {t} VALUES (1, 'a; b -- c');\n\
+         /* block; comment */ INSERT INTO {t} VALUES (2, 'it''s');"
+    ))
+    .await
+    .unwrap();
+    let notes: Vec<(i64, String)> = sql
+        .query_as(&format!("SELECT id, note FROM {t} ORDER BY id"), params![])
+        .await
+        .unwrap();
+    assert_eq!(notes, [(1, "a; b -- c".to_owned()), (2, "it's".to_owned())]);
+    // In a transaction: rolled back with it.
+    let mut tx = sql.begin().await.unwrap();
+    tx.execute_script(&format!(
+        "INSERT INTO {t} VALUES (3, 'x'); INSERT INTO {t} VALUES (4, 'y');"
+    ))
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let n: i64 = sql
+        .query_one_as(&format!("SELECT COUNT(*) FROM {t}"), params![])
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    // A failing statement: the server's error, typed.
+    let e = sql
+        .execute_script(&format!(
+            "INSERT INTO {t} VALUES (5, 'z'); SELECT * FROM no_such_table_x"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Query, "{e}");
+    sql.execute(&format!("DROP TABLE {t}"), params![])
+        .await
+        .unwrap();
+}
+
 /// Every SQL conformance test, by name.
 #[macro_export]
 macro_rules! sql_conformance {
@@ -605,6 +649,7 @@ macro_rules! sql_conformance {
                 stream_yields_every_row_in_order,
                 injection_strings_are_stored_as_data,
                 nul_in_text_roundtrips_or_is_invalid_input,
+                scripts_run_several_statements,
             ]
         );
     };
