@@ -378,11 +378,7 @@ impl Migrator {
 
     /// A 64-bit key of the advisory lock, from the table name.
     fn lock_key(&self) -> i64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in b"dbx-migrate:".iter().chain(self.table.as_bytes()) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = sqltext::fnv64(&[b"dbx-migrate:", self.table.as_bytes()]);
         i64::from_ne_bytes(h.to_ne_bytes())
     }
 

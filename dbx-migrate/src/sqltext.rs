@@ -158,14 +158,18 @@ pub(crate) fn normalize(script: &str) -> String {
 /// the SQL; edits to comments and whitespace leave it as it was. It is not
 /// a cryptographic hash: it guards against accidents, not against forgery.
 pub(crate) fn checksum(script: &str, transactional: bool) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = normalize(script);
     let mode: &[u8] = if transactional { b"tx:" } else { b"no-tx:" };
-    for &byte in mode.iter().chain(text.as_bytes()) {
+    format!("{:016x}", fnv64(&[mode, normalize(script).as_bytes()]))
+}
+
+/// 64-bit FNV-1a over the parts, in order.
+pub(crate) fn fnv64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in parts.iter().flat_map(|p| p.iter()) {
         h ^= u64::from(byte);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 /// The statements of `script`, each as written, without empty ones and
