@@ -257,10 +257,20 @@ impl Cluster {
                 port: n.port,
             });
             async move {
-                match tokio::time::timeout(limit, self.route::<String>(redis::cmd("PING"), routing))
-                    .await
-                {
-                    Ok(Ok(_)) => None,
+                let probe = async {
+                    let mut conn = self.connection()?;
+                    match conn.route_command(redis::cmd("PING"), routing).await {
+                        // The cluster client connects to replicas only when
+                        // it needs them: ask the node on a connection of
+                        // its own.
+                        Err(e) if e.kind() == redis::ErrorKind::ClusterConnectionNotFound => {
+                            self.ping_directly(&n.host, n.port).await
+                        }
+                        r => r.and_then(Value::extract_error).map(drop).map_err(map_err),
+                    }
+                };
+                match tokio::time::timeout(limit, probe).await {
+                    Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e.to_string()),
                     Err(_) => Some(format!("no answer within {limit:?}")),
                 }
@@ -287,6 +297,46 @@ impl Cluster {
             .collect();
         *self.last_nodes.lock().unwrap_or_else(|p| p.into_inner()) = nodes.clone();
         Ok(nodes)
+    }
+
+    /// PING `host:port` on a new connection with the seeds' settings
+    /// (credentials, TLS).
+    async fn ping_directly(&self, host: &str, port: u16) -> Result<()> {
+        let seed = self
+            .config
+            .cluster
+            .as_ref()
+            .and_then(|s| s.first())
+            .unwrap_or(&self.config.info)
+            .clone();
+        let addr = match seed.addr() {
+            redis::ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => redis::ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+        };
+        let info = seed.set_addr(addr);
+        let client = match self.config.certificates()? {
+            Some(certs) => redis::Client::build_with_tls(info, certs),
+            None => redis::Client::open(info),
+        }
+        .map_err(map_err)?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| map_connect_err(e, &format!("{host}:{port}"), 0))?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     /// The nodes as last probed by [`nodes`](Self::nodes).

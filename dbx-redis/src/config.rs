@@ -396,7 +396,7 @@ impl RedisConfig {
     /// The certificate files of `tls_ca_file`/`tls_cert_file`/`tls_key_file`,
     /// read and checked; `None` without TLS or without files (the system's
     /// roots). Installs the `ring` crypto provider for TLS URLs.
-    fn certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+    pub(crate) fn certificates(&self) -> Result<Option<redis::TlsCertificates>> {
         let Some(files) = &self.tls else {
             return Ok(None);
         };

@@ -151,6 +151,15 @@ fn classify(e: &RedisError) -> (ErrorKind, bool, String) {
         ),
         R::Server(kind) => classify_server(kind, e, text),
         R::Extension => classify_code(e.code().unwrap_or_default(), text),
+        // The cluster client has no live connection to the node (it is down,
+        // or the slot map has not caught up yet): a connection failure.
+        R::ClusterConnectionNotFound => (
+            ErrorKind::Connect,
+            true,
+            "no connection to that cluster node: it does not accept connections (down?) \
+             or the slot map is being refreshed"
+                .to_owned(),
+        ),
         _ => (ErrorKind::Other, false, text),
     }
 }

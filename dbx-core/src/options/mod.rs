@@ -500,7 +500,9 @@ impl fmt::Display for ConnectOptions {
             if self.username.is_some() || self.password.is_some() {
                 f.write_str("@")?;
             }
-            if self.host.contains(':') {
+            // A lone IPv6 address goes in brackets; a host list (`h1:p1,h2`)
+            // is kept as written, its entries already in URL form.
+            if self.host.contains(':') && !self.host.contains(',') {
                 write!(f, "[{}]", self.host)?;
             } else {
                 f.write_str(&self.host)?;

@@ -38,6 +38,17 @@ fn host_lists_keep_their_ports() {
     assert_eq!((o.host(), o.port()), ("a:27017,b:27018,[::1]", Some(27019)));
     let o = ConnectOptions::from_url("mongodb://a,b/db").unwrap();
     assert_eq!((o.host(), o.port()), ("a,b", None));
+    // Shown as written (a list is not an IPv6 address), password hidden.
+    for url in [
+        "postgres://u:pw@h1:5432,h2:1/db",
+        "mongodb://a:27017,b:27018,[::1]:27019/db",
+        "redis+cluster://10.0.0.1:7000,10.0.0.2",
+    ] {
+        let o = ConnectOptions::from_url(url).unwrap();
+        assert_eq!(o.to_string(), url.replace(":pw@", ":***@"));
+        let again = ConnectOptions::from_url(&o.to_string().replace("***", "pw")).unwrap();
+        assert_eq!(again.hosts(1).unwrap(), o.hosts(1).unwrap(), "{url}");
+    }
 }
 
 #[test]
