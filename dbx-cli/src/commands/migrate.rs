@@ -159,6 +159,14 @@ fn progress_bar(app: &App) -> ProgressBar {
     bar
 }
 
+/// What a run with no step says.
+fn nothing_to_do(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Up => "nothing to apply: every migration is applied",
+        _ => "nothing to revert",
+    }
+}
+
 fn print_plan(app: &App, steps: &[Step], direction: Direction) -> CliResult {
     if app.out.json {
         let items = steps.iter().map(|s| {
@@ -175,10 +183,7 @@ fn print_plan(app: &App, steps: &[Step], direction: Direction) -> CliResult {
         return Ok(());
     }
     if steps.is_empty() {
-        app.out.line(match direction {
-            Direction::Up => "nothing to apply: every migration is applied",
-            _ => "nothing to revert",
-        })?;
+        app.out.line(nothing_to_do(direction))?;
         return Ok(());
     }
     for s in steps {
@@ -216,10 +221,7 @@ fn print_done(app: &App, done: &[Done], direction: Direction) -> CliResult {
         return Ok(());
     }
     if done.is_empty() {
-        app.out.line(match direction {
-            Direction::Up => "nothing to apply: every migration is applied",
-            _ => "nothing to revert",
-        })?;
+        app.out.line(nothing_to_do(direction))?;
         return Ok(());
     }
     let verb = match direction {
