@@ -195,6 +195,20 @@ impl Database {
             .ok_or_else(|| self.unsupported("vector"))
     }
 
+    /// The result cache, or [`InvalidConfig`](ErrorKind::InvalidConfig)
+    /// when it is off (turn it on with `cache=true` or another cache
+    /// setting; see [`crate::cache`]).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache(&self) -> Result<&crate::cache::Cache> {
+        self.inner.ctx.cache().map(|c| &**c).ok_or_else(|| {
+            Error::invalid_config(
+                "the result cache is off for this database; open it with `cache=true` (or a [cache] table in dbx.toml)",
+            )
+            .with_backend(self.backend_name())
+        })
+    }
+
     /// Backend name (`"sqlite"`...).
     pub fn backend_name(&self) -> &'static str {
         self.inner.backend.name()
@@ -324,6 +338,8 @@ impl Database {
                 p99: p[2],
             },
             nodes: self.inner.backend.nodes(),
+            #[cfg(feature = "cache")]
+            cache: ctx.cache().map(|c| c.stats()),
         }
     }
 

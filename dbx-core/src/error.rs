@@ -227,6 +227,19 @@ impl Error {
         self.inner.partial
     }
 
+    /// Copy the transient, never-sent, not-ready and partial marks and
+    /// the attempts of `other` (for a copy of a shared error).
+    #[cfg(feature = "cache")]
+    pub(crate) fn copy_flags_from(mut self, other: &Error) -> Self {
+        let (to, from) = (&mut self.inner, &other.inner);
+        to.transient = from.transient;
+        to.never_sent = from.never_sent;
+        to.not_ready = from.not_ready;
+        to.partial = from.partial;
+        to.attempts = from.attempts;
+        self
+    }
+
     /// Attach the backend's own error code (see [`code`](Error::code)).
     pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
         self.inner.code = Some(code.into());

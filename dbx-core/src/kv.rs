@@ -30,7 +30,7 @@
 //!   once, in unspecified order, page by page. Keys written or deleted during
 //!   a scan may or may not be seen.
 
-use crate::policy::engine::{Ctx, Op};
+use crate::policy::engine::{Changed, Ctx, Op};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -237,7 +237,7 @@ pub type KeyStream = Pin<Box<dyn Stream<Item = Result<String>> + Send + 'static>
 #[derive(Clone)]
 pub struct Kv {
     store: Arc<dyn KvStore>,
-    ctx: Arc<Ctx>,
+    pub(crate) ctx: Arc<Ctx>,
     force_idempotent: bool,
 }
 
@@ -291,7 +291,9 @@ impl Kv {
         let value = value.as_ref();
         let op = self.op(Op::idempotent("kv.set"));
         let ttl = self.ctx.check(op, check_entry(key, value, ttl))?;
-        self.ctx.run(op, || self.store.set(key, value, ttl)).await
+        let r = self.ctx.run(op, || self.store.set(key, value, ttl)).await;
+        self.ctx.changed(Changed::Key(key), &r).await;
+        r
     }
 
     /// Store only if `key` is absent or expired; `true` if this call stored it.
@@ -304,16 +306,21 @@ impl Kv {
         let value = value.as_ref();
         let op = self.op(Op::once("kv.set_nx"));
         let ttl = self.ctx.check(op, check_entry(key, value, ttl))?;
-        self.ctx
+        let r = self
+            .ctx
             .run(op, || self.store.set_nx(key, value, ttl))
-            .await
+            .await;
+        self.ctx.changed(Changed::Key(key), &r).await;
+        r
     }
 
     /// Remove `key`; `true` if it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let op = self.op(Op::idempotent("kv.delete"));
         self.ctx.check(op, check_key(key))?;
-        self.ctx.run(op, || self.store.delete(key)).await
+        let r = self.ctx.run(op, || self.store.delete(key)).await;
+        self.ctx.changed(Changed::Key(key), &r).await;
+        r
     }
 
     /// Whether `key` exists (and has not expired).
@@ -329,7 +336,9 @@ impl Kv {
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let op = self.op(Op::once("kv.incr"));
         self.ctx.check(op, check_key(key))?;
-        self.ctx.run(op, || self.store.incr(key, delta)).await
+        let r = self.ctx.run(op, || self.store.incr(key, delta)).await;
+        self.ctx.changed(Changed::Key(key), &r).await;
+        r
     }
 
     /// Values of several keys, in the order asked, in one round trip.
@@ -364,7 +373,12 @@ impl Kv {
         if entries.is_empty() {
             return Ok(());
         }
-        self.ctx.run(op, || self.store.mset(&entries, ttl)).await
+        let r = self.ctx.run(op, || self.store.mset(&entries, ttl)).await;
+        if self.ctx.caching() {
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+            self.ctx.changed(Changed::Keys(&keys), &r).await;
+        }
+        r
     }
 
     /// Give an existing key a TTL; `false` if the key does not exist.
@@ -373,7 +387,9 @@ impl Kv {
         let ttl = self
             .ctx
             .check(op, check_key(key).and_then(|()| check_ttl(ttl)))?;
-        self.ctx.run(op, || self.store.expire(key, ttl)).await
+        let r = self.ctx.run(op, || self.store.expire(key, ttl)).await;
+        self.ctx.changed(Changed::Key(key), &r).await;
+        r
     }
 
     /// Whether `key` is missing, persistent, or expiring (and when).

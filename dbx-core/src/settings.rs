@@ -318,7 +318,78 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
     ),
+    // --- result cache ---
+    s(
+        "cache",
+        "cache",
+        "enabled",
+        "turn the result cache on (false; any other cache setting turns it on)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_max_entries",
+        "cache",
+        "max_entries",
+        "most entries the result cache holds (10000)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_max_bytes",
+        "cache",
+        "max_bytes",
+        "most bytes the result cache holds (64MiB)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_ttl",
+        "cache",
+        "ttl",
+        "TTL of cached reads whose policy sets none (60s)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_swr",
+        "cache",
+        "swr",
+        "stale-while-revalidate window of such reads (0s)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_sync",
+        "cache",
+        "sync",
+        "how long versions read from the shared tier are trusted (1s)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_tier_timeout",
+        "cache",
+        "tier_timeout",
+        "longest wait for the shared tier (100ms)",
+        |_, f, v| check_cache(f, v),
+    ),
+    s(
+        "cache_namespace",
+        "cache",
+        "namespace",
+        "prefix of this database's keys in the shared tier (from the URL)",
+        |_, f, v| check_cache(f, v),
+    ),
 ];
+
+/// Check a result cache setting (they are read from the parameters when
+/// the database opens).
+fn check_cache(field: &str, value: &str) -> Result<()> {
+    #[cfg(feature = "cache")]
+    return crate::cache::config::check(field, value);
+    #[cfg(not(feature = "cache"))]
+    {
+        let _ = value;
+        Err(Error::invalid_config(format!(
+            "{field}: the result cache needs dbx's `cache` cargo feature"
+        )))
+    }
+}
 
 /// The setting of a URL parameter.
 pub fn by_param(param: &str) -> Option<&'static Setting> {

@@ -27,6 +27,14 @@
 //! | `dbx.client.retries` | counter | {retry} | `db.system.name`, `db.operation.name` |
 //! | `dbx.client.breaker.transitions` | counter | {transition} | `db.system.name`, `state` = `open` \| `closed` |
 //! | `dbx.client.breaker.state` | gauge | 1 = open | `db.system.name` |
+//! | `dbx.client.cache.requests` | counter | {request} | `db.system.name`, `dbx.cache.result` = `hit` \| `stale` \| `miss` \| `bypass` |
+//! | `dbx.client.cache.loads` | counter | {load} | `db.system.name`, `error.type` (failures only) |
+//! | `dbx.client.cache.evictions` | counter | {entry} | `db.system.name` |
+//! | `dbx.client.cache.tier.errors` | counter | {error} | `db.system.name` |
+//! | `dbx.client.cache.size` | gauge | By | `db.system.name` |
+//! | `dbx.client.cache.entries` | gauge | {entry} | `db.system.name` |
+//!
+//! The cache rows exist with the `cache` feature (see [`crate::cache`]).
 //!
 //! Connection gauges are refreshed at most once a second, by the operations
 //! themselves (no background task). `db.client.connection.wait_time` is not
@@ -283,6 +291,10 @@ pub struct Stats {
     /// Each server of a multi-server topology as the client sees it now
     /// (empty for one server).
     pub nodes: Vec<crate::driver::NodeStatus>,
+    /// The result cache's figures, when it is on.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub cache: Option<crate::cache::CacheStats>,
 }
 
 impl Stats {

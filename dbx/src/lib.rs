@@ -124,7 +124,17 @@ impl Dbx {
         DbxBuilder {
             options: ConnectOptions::from_url(url),
             registry: registry(),
+            #[cfg(feature = "cache")]
+            shared_cache: None,
         }
+    }
+
+    /// The result cache, or [`ErrorKind::InvalidConfig`] when it is off for
+    /// this database (see [`cache`](crate::cache)).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache(&self) -> Result<&dbx_core::cache::Cache> {
+        self.db.cache()
     }
 
     /// The SQL capability, or [`ErrorKind::Unsupported`] naming the backend.
@@ -267,6 +277,8 @@ impl From<Dbx> for Database {
 pub struct DbxBuilder {
     options: Result<ConnectOptions>,
     registry: Registry,
+    #[cfg(feature = "cache")]
+    shared_cache: Option<Kv>,
 }
 
 impl fmt::Debug for DbxBuilder {
@@ -386,9 +398,36 @@ impl DbxBuilder {
         self
     }
 
+    /// Turn the result cache on (with the settings given, or its
+    /// defaults) and give it a shared second tier on `kv`, the key-value
+    /// store of another database (Redis, typically): instances of a service
+    /// built the same way share cached results and invalidations. See
+    /// [`cache`](crate::cache).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn shared_cache(mut self, kv: &Kv) -> Self {
+        self.shared_cache = Some(kv.clone());
+        if let Ok(o) = &self.options
+            && o.param("cache").is_none()
+        {
+            return self.param("cache", "true");
+        }
+        self
+    }
+
     /// Connect. Invalid options from any earlier step surface here.
     pub async fn connect(self) -> Result<Dbx> {
         let db = self.registry.connect_with(self.options?).await?;
+        #[cfg(feature = "cache")]
+        if let Some(kv) = self.shared_cache {
+            match db.cache() {
+                Ok(cache) => cache.set_shared_tier(kv)?,
+                Err(e) => {
+                    db.close().await;
+                    return Err(e);
+                }
+            }
+        }
         Ok(Dbx { db })
     }
 }

@@ -54,6 +54,7 @@ impl Docs {
         Ok(DocTransaction {
             tx: Some(tx),
             ctx: self.ctx.clone(),
+            written: Vec::new(),
         })
     }
 
@@ -84,7 +85,7 @@ impl Collection {
         &self.name
     }
 
-    fn ctx(&self) -> &Ctx {
+    pub(crate) fn ctx(&self) -> &Ctx {
         &self.docs.ctx
     }
 
@@ -103,9 +104,12 @@ impl Collection {
     pub async fn insert_one(&self, doc: &Value) -> Result<Value> {
         let op = Op::once("docs.insert_one");
         self.check(op, check_document(doc))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().insert_one(&self.name, doc))
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Serialize `value` (which must serialize to an object) and insert it.
@@ -127,9 +131,12 @@ impl Collection {
         if docs.is_empty() {
             return Ok(Vec::new());
         }
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().insert_many(&self.name, docs))
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Serialize each value and [`insert_many`](Collection::insert_many).
@@ -220,12 +227,15 @@ impl Collection {
             Op::once(op)
         };
         self.check(op, check_filter(filter).and_then(|()| check_update(update)))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || {
                 self.store()
                     .update(&self.name, filter, update, many, upsert)
             })
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Apply `update` (operators such as `$set`, `$inc`, `$unset`, `$push`,
@@ -261,12 +271,15 @@ impl Collection {
             op,
             check_filter(filter).and_then(|()| check_document(replacement)),
         )?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || {
                 self.store()
                     .replace_one(&self.name, filter, replacement, upsert)
             })
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Serialize `value` and [`replace_one`](Collection::replace_one).
@@ -284,18 +297,24 @@ impl Collection {
     pub async fn delete_one(&self, filter: &Value) -> Result<u64> {
         let op = Op::once("docs.delete_one");
         self.check(op, check_filter(filter))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().delete(&self.name, filter, false))
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Delete every matching document; returns how many.
     pub async fn delete_many(&self, filter: &Value) -> Result<u64> {
         let op = Op::idempotent("docs.delete_many");
         self.check(op, check_filter(filter))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().delete(&self.name, filter, true))
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 
     /// Count the documents matching `filter` (`{}` for all).
@@ -343,9 +362,12 @@ impl Collection {
     pub async fn drop(&self) -> Result<()> {
         let op = Op::idempotent("docs.drop");
         self.check(op, Ok(()))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().drop_collection(&self.name))
-            .await
+            .await;
+        self.ctx().changed(Changed::Docs(&self.name), &r).await;
+        r
     }
 }
 
@@ -355,6 +377,9 @@ impl Collection {
 pub struct DocTransaction {
     tx: Option<Box<dyn DocTx>>,
     ctx: Arc<Ctx>,
+    /// Collections written, for the result cache at commit (kept only
+    /// while a cache is on).
+    written: Vec<String>,
 }
 
 impl fmt::Debug for DocTransaction {
@@ -373,8 +398,16 @@ impl DocTransaction {
             .ok_or_else(|| Error::new(ErrorKind::Closed, "the transaction has ended"))
     }
 
+    /// Remember a collection written, for the cache at commit.
+    fn wrote(&mut self, collection: &str) {
+        if self.ctx.caching() && !self.written.iter().any(|c| c == collection) {
+            self.written.push(collection.to_owned());
+        }
+    }
+
     /// Insert one document in the transaction.
     pub async fn insert_one(&mut self, collection: &str, doc: &Value) -> Result<Value> {
+        self.wrote(collection);
         let ctx = self.ctx.clone();
         ctx.run_once("docs.tx.insert_one", async {
             check_collection(collection)?;
@@ -422,6 +455,7 @@ impl DocTransaction {
         update: &Value,
         many: bool,
     ) -> Result<UpdateResult> {
+        self.wrote(collection);
         let ctx = self.ctx.clone();
         ctx.run_once("docs.tx.update", async {
             check_collection(collection)?;
@@ -436,6 +470,7 @@ impl DocTransaction {
 
     /// Delete every matching document.
     pub async fn delete_many(&mut self, collection: &str, filter: &Value) -> Result<u64> {
+        self.wrote(collection);
         let ctx = self.ctx.clone();
         ctx.run_once("docs.tx.delete", async {
             check_collection(collection)?;
@@ -456,17 +491,23 @@ impl DocTransaction {
         .await
     }
 
-    /// Commit the transaction.
+    /// Commit the transaction; the collections it wrote are dropped from
+    /// the result cache once the commit is through.
     pub async fn commit(mut self) -> Result<()> {
         let tx = self.tx.take();
-        self.ctx
+        let r = self
+            .ctx
             .run_once("docs.tx.commit", async move {
                 match tx {
                     Some(tx) => tx.commit().await,
                     None => Err(Error::new(ErrorKind::Closed, "the transaction has ended")),
                 }
             })
-            .await
+            .await;
+        for c in std::mem::take(&mut self.written) {
+            self.ctx.changed(Changed::Docs(&c), &r).await;
+        }
+        r
     }
 
     /// Abort the transaction.

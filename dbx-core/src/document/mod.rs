@@ -36,7 +36,7 @@ mod validate;
 pub use handles::{Collection, DocTransaction, Docs};
 pub use validate::*;
 
-use crate::policy::engine::{Ctx, Op};
+use crate::policy::engine::{Changed, Ctx, Op};
 use crate::util::{json_type, short};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;

@@ -71,6 +71,26 @@ pub(crate) struct Ctx {
     /// Reads pool figures for the connection gauges (set by the database,
     /// which knows its backend; the engine knows no backend).
     pool_probe: std::sync::OnceLock<PoolProbe>,
+    /// The result cache, when the database's settings turn it on.
+    #[cfg(feature = "cache")]
+    cache: Option<std::sync::Arc<crate::cache::Cache>>,
+}
+
+/// What a write changed, for the result cache to drop (nothing happens
+/// without the `cache` feature or with the cache off).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+pub(crate) enum Changed<'a> {
+    /// A key-value key.
+    Key(&'a str),
+    /// Key-value keys.
+    Keys(&'a [&'a str]),
+    /// A document collection.
+    Docs(&'a str),
+    /// A vector collection.
+    Vectors(&'a str),
+    /// Whatever this SQL statement writes.
+    Sql(&'a str),
 }
 
 /// Reads the pool figures of a database's backend, if it still exists.
@@ -149,8 +169,48 @@ impl Ctx {
                 .param("log_statements")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             pool_probe: std::sync::OnceLock::new(),
+            #[cfg(feature = "cache")]
+            cache: match crate::cache::CacheConfig::from_options(options) {
+                Ok(config) => config.map(|c| crate::cache::Cache::new(backend, c)),
+                Err(e) => {
+                    tracing::warn!(target: "dbx", system = backend, error = %e, "dbx: the result cache is off: its settings are invalid");
+                    None
+                }
+            },
             policy,
         }
+    }
+
+    /// The result cache, if on.
+    #[cfg(feature = "cache")]
+    pub(crate) fn cache(&self) -> Option<&std::sync::Arc<crate::cache::Cache>> {
+        self.cache.as_ref()
+    }
+
+    /// Whether a result cache is on (so writes should say what they change).
+    pub(crate) fn caching(&self) -> bool {
+        #[cfg(feature = "cache")]
+        return self.cache.is_some();
+        #[cfg(not(feature = "cache"))]
+        false
+    }
+
+    /// Tell the result cache what a write changed, once it finished (or
+    /// failed after it may have reached the server).
+    pub(crate) async fn changed<T>(&self, what: Changed<'_>, outcome: &Result<T>) {
+        #[cfg(feature = "cache")]
+        if let Some(cache) = &self.cache {
+            if let Err(e) = outcome
+                && e.is_never_sent()
+            {
+                return;
+            }
+            // Boxed: the cache's shared tier writes through a `Kv` handle,
+            // whose writes come back here (for another database).
+            Box::pin(crate::cache::changed(cache, what)).await;
+        }
+        #[cfg(not(feature = "cache"))]
+        let _ = (what, outcome);
     }
 
     /// Where the connection gauges read the pool figures.

@@ -27,9 +27,9 @@
 //! count. Mark a handle [`idempotent`](Sql::idempotent) to retry every
 //! statement.
 
-mod reads;
+pub(crate) mod reads;
 
-use crate::policy::engine::{Ctx, Op};
+use crate::policy::engine::{Changed, Ctx, Op};
 use crate::{Error, ErrorKind, Result, Row, Value};
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -146,11 +146,11 @@ impl TransactionOptions {
     }
 }
 
-fn first_row(row: Option<Row>) -> Result<Row> {
+pub(crate) fn first_row(row: Option<Row>) -> Result<Row> {
     row.ok_or_else(|| Error::new(ErrorKind::NotFound, "query returned no rows"))
 }
 
-fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
+pub(crate) fn decode_all<T: DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>> {
     rows.iter().map(Row::decode).collect()
 }
 
@@ -192,6 +192,8 @@ macro_rules! query_conveniences {
         }
     };
 }
+#[cfg(feature = "cache")]
+pub(crate) use query_conveniences;
 
 /// The SQL handle of a database: `db.sql()?`.
 ///
@@ -213,7 +215,7 @@ macro_rules! query_conveniences {
 #[derive(Clone)]
 pub struct Sql {
     db: Arc<dyn SqlStore>,
-    ctx: Arc<Ctx>,
+    pub(crate) ctx: Arc<Ctx>,
     force_idempotent: bool,
 }
 
@@ -252,13 +254,16 @@ impl Sql {
     /// Run a statement with bound parameters; the number of rows it changed
     /// (for a SELECT, the number of rows it returned).
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.ctx
+        let r = self
+            .ctx
             .run_text(
                 Op::once("sql.execute").forced(self.force_idempotent),
                 Some(sql),
                 || self.db.execute(sql, params),
             )
-            .await
+            .await;
+        self.ctx.changed(Changed::Sql(sql), &r).await;
+        r
     }
 
     /// Run a script of several statements separated by `;` (a schema, a
@@ -270,11 +275,14 @@ impl Sql {
     /// Never retried. Never pass it text from outside the program: nothing
     /// is bound, so the script is exactly what runs.
     pub async fn execute_script(&self, script: &str) -> Result<()> {
-        self.ctx
+        let r = self
+            .ctx
             .run_text(Op::once("sql.execute_script"), Some(script), || {
                 self.db.execute_script(script)
             })
-            .await
+            .await;
+        self.ctx.changed(Changed::Sql(script), &r).await;
+        r
     }
 
     /// Run a query with bound parameters and collect its rows.
@@ -287,18 +295,28 @@ impl Sql {
     /// [`idempotent`](Sql::idempotent). The exact rule is in the
     /// [`sql` module docs](crate::sql#which-queries-are-retried).
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.ctx
-            .run_text(self.query_op(sql), Some(sql), || self.db.query(sql, params))
-            .await
+        let op = self.query_op(sql);
+        let r = self
+            .ctx
+            .run_text(op, Some(sql), || self.db.query(sql, params))
+            .await;
+        if self.ctx.caching() && !is_read(sql) {
+            self.ctx.changed(Changed::Sql(sql), &r).await;
+        }
+        r
     }
 
     /// The first row of a query (the rest may go unread).
     async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        self.ctx
-            .run_text(self.query_op(sql), Some(sql), || {
-                self.db.query_first(sql, params)
-            })
-            .await
+        let op = self.query_op(sql);
+        let r = self
+            .ctx
+            .run_text(op, Some(sql), || self.db.query_first(sql, params))
+            .await;
+        if self.ctx.caching() && !is_read(sql) {
+            self.ctx.changed(Changed::Sql(sql), &r).await;
+        }
+        r
     }
 
     /// How a query is run: retried only if it is a plain read (or the
@@ -423,6 +441,7 @@ impl Sql {
         Ok(SqlTransaction {
             tx: Some(tx),
             ctx: self.ctx.clone(),
+            writes: Vec::new(),
         })
     }
 }
@@ -435,6 +454,9 @@ impl Sql {
 pub struct SqlTransaction {
     tx: Option<Box<dyn SqlTx>>,
     ctx: Arc<Ctx>,
+    /// Statements that may write, for the result cache to drop what they
+    /// changed at commit (kept only while a cache is on).
+    writes: Vec<String>,
 }
 
 impl fmt::Debug for SqlTransaction {
@@ -460,8 +482,16 @@ impl SqlTransaction {
         })
     }
 
+    /// Remember a statement that may write, for the cache at commit.
+    fn wrote(&mut self, sql: &str) {
+        if self.ctx.caching() && !is_read(sql) && !self.writes.iter().any(|w| w == sql) {
+            self.writes.push(sql.to_owned());
+        }
+    }
+
     /// Run a statement inside the transaction.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.wrote(sql);
         let ctx = self.ctx.clone();
         let tx = self.open("sql.tx.execute")?;
         ctx.run_once("sql.tx.execute", tx.execute(sql, params))
@@ -471,6 +501,7 @@ impl SqlTransaction {
     /// Run a script of several statements inside the transaction (see
     /// [`Sql::execute_script`]).
     pub async fn execute_script(&mut self, script: &str) -> Result<()> {
+        self.wrote(script);
         let ctx = self.ctx.clone();
         let tx = self.open("sql.tx.execute_script")?;
         ctx.run_once("sql.tx.execute_script", tx.execute_script(script))
@@ -479,6 +510,7 @@ impl SqlTransaction {
 
     /// Run a query inside the transaction.
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.wrote(sql);
         let ctx = self.ctx.clone();
         let tx = self.open("sql.tx.query")?;
         ctx.run_once("sql.tx.query", tx.query(sql, params)).await
@@ -486,6 +518,7 @@ impl SqlTransaction {
 
     /// The first row of a query inside the transaction (the rest may go unread).
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.wrote(sql);
         let ctx = self.ctx.clone();
         let tx = self.open("sql.tx.query")?;
         ctx.run_once("sql.tx.query", tx.query_first(sql, params))
@@ -494,12 +527,17 @@ impl SqlTransaction {
 
     query_conveniences!(mut);
 
-    /// Commit the transaction.
+    /// Commit the transaction; what it wrote is dropped from the result
+    /// cache once the commit is through.
     pub async fn commit(mut self) -> Result<()> {
-        match self.tx.take() {
+        let r = match self.tx.take() {
             Some(tx) => self.ctx.run_once("sql.tx.commit", tx.commit()).await,
             None => Ok(()),
+        };
+        for sql in std::mem::take(&mut self.writes) {
+            self.ctx.changed(Changed::Sql(&sql), &r).await;
         }
+        r
     }
 
     /// Roll the transaction back.

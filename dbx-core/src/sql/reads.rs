@@ -332,8 +332,15 @@ fn quick(b: &[u8]) -> Option<bool> {
 
 /// The full scan, token by token.
 fn is_read_full(sql: &str) -> bool {
-    let mut words = Words::new(sql);
+    let words = Words::new(sql);
     // Leading parentheses: `((SELECT 1))`.
+    // A quoted name is a name, never a keyword: `"nextval"(...)` is a call.
+    let mut words = words
+        .map(|t| match t {
+            Token::Quoted(_) => Token::Word("\"quoted\""),
+            t => t,
+        })
+        .peekable();
     let first = loop {
         match words.next() {
             Some(Token::Open) => continue,
@@ -393,7 +400,7 @@ fn is_read_full(sql: &str) -> bool {
                 prev = None;
                 after_for = false;
             }
-            Token::Other => {
+            Token::Other | Token::Close | Token::Comma | Token::Quoted(_) => {
                 prev = None;
                 after_for = false;
             }
@@ -405,9 +412,13 @@ fn is_read_full(sql: &str) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token<'a> {
+pub(crate) enum Token<'a> {
     Word(&'a str),
+    /// A quoted name (`"Users"`, `` `t` ``, `[t]`), without its quotes.
+    Quoted(&'a str),
     Open,
+    Close,
+    Comma,
     Dot,
     /// `;`: the end of a statement.
     End,
@@ -416,7 +427,7 @@ enum Token<'a> {
 
 /// The words and punctuation of a statement, with literals and comments
 /// skipped (a literal stands as one `Other`, a quoted name as a word).
-struct Words<'a> {
+pub(crate) struct Words<'a> {
     text: &'a str,
     pos: usize,
     peeked: Option<Option<Token<'a>>>,
@@ -434,19 +445,12 @@ impl<'a> Iterator for Words<'a> {
 }
 
 impl<'a> Words<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Words {
             text,
             pos: 0,
             peeked: None,
         }
-    }
-
-    fn peek(&mut self) -> Option<Token<'a>> {
-        if self.peeked.is_none() {
-            self.peeked = Some(self.scan());
-        }
-        self.peeked.flatten()
     }
 
     /// Skip to just after `end`, or to the end of the text.
@@ -486,6 +490,8 @@ impl<'a> Words<'a> {
         self.pos += 1;
         Some(match b {
             b'(' => Token::Open,
+            b')' => Token::Close,
+            b',' => Token::Comma,
             b'.' => Token::Dot,
             b'\'' => {
                 // '' inside a literal ends and restarts it: same outcome.
@@ -498,9 +504,13 @@ impl<'a> Words<'a> {
                     b'`' => "`",
                     _ => "\"",
                 };
+                let start = self.pos;
+                let stop = match self.text[start..].find(end) {
+                    Some(i) => start + i,
+                    None => self.text.len(),
+                };
                 self.skip_past(end);
-                // A quoted name is a name: `"nextval"(...)` is a call.
-                Token::Word("\"quoted\"")
+                Token::Quoted(&self.text[start..stop])
             }
             b'$' => {
                 let rest = &self.text[self.pos..];

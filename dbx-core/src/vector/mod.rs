@@ -59,7 +59,7 @@ pub(crate) use filter_json::*;
 pub use point::*;
 pub use search::*;
 
-use crate::policy::engine::{Attrs, Ctx, Op};
+use crate::policy::engine::{Attrs, Changed, Ctx, Op};
 use crate::util::{json_type, short};
 use crate::{Error, ErrorKind, Result};
 use async_trait::async_trait;
@@ -209,7 +209,7 @@ impl VectorCollection {
         &self.name
     }
 
-    fn ctx(&self) -> &Ctx {
+    pub(crate) fn ctx(&self) -> &Ctx {
         &self.vectors.ctx
     }
 
@@ -263,9 +263,12 @@ impl VectorCollection {
     pub async fn drop(&self) -> Result<bool> {
         let op = Op::idempotent("vector.drop_collection");
         self.check(op, Ok(()))?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().drop_collection(&self.name))
-            .await
+            .await;
+        self.ctx().changed(Changed::Vectors(&self.name), &r).await;
+        r
     }
 
     /// The collection's dimension, distance and size, or `None` if it does
@@ -286,9 +289,12 @@ impl VectorCollection {
         let op = Op::idempotent("vector.upsert");
         self.check(op, check_points(points))?;
         for batch in points.chunks(UPSERT_BATCH) {
-            self.ctx()
+            let r = self
+                .ctx()
                 .run_attrs(op, attrs, || self.store().upsert(&self.name, batch))
-                .await?;
+                .await;
+            self.ctx().changed(Changed::Vectors(&self.name), &r).await;
+            r?;
         }
         Ok(())
     }
@@ -341,9 +347,12 @@ impl VectorCollection {
         if ids.is_empty() {
             return Ok(());
         }
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().delete_ids(&self.name, ids))
-            .await
+            .await;
+        self.ctx().changed(Changed::Vectors(&self.name), &r).await;
+        r
     }
 
     /// Delete the points passing `filter`. An empty filter is
@@ -361,9 +370,12 @@ impl VectorCollection {
             }
         });
         self.check(op, checked)?;
-        self.ctx()
+        let r = self
+            .ctx()
             .run(op, || self.store().delete_where(&self.name, filter))
-            .await
+            .await;
+        self.ctx().changed(Changed::Vectors(&self.name), &r).await;
+        r
     }
 
     /// The number of points (exact).

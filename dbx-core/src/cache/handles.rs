@@ -1,0 +1,519 @@
+//! The cached handles: [`CachedSql`], [`CachedKv`], [`CachedCollection`]
+//! and [`CachedVectors`], each a plain handle plus a [`CachePolicy`].
+
+use super::codec::Writer;
+use super::sqltext::read_info;
+use super::store::{Cache, Entry, Read};
+use super::{CachePolicy, Payload, Resolved, Tag, TagKind};
+use crate::document::{Collection, FindOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kv::Kv;
+use crate::policy::engine::Ctx;
+use crate::row::Row;
+use crate::sql::{Sql, decode_all, first_row};
+use crate::value::Value;
+use crate::vector::{ScoredPoint, Search, VectorCollection};
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A policy checked against the database's defaults once, when the handle
+/// is made; a bad one fails each read.
+#[derive(Debug, Clone)]
+struct Checked(std::result::Result<Resolved, String>);
+
+impl Checked {
+    fn new(ctx: &Ctx, policy: &CachePolicy) -> Checked {
+        let defaults = ctx.cache().map(|c| c.config().clone()).unwrap_or_default();
+        Checked(
+            policy
+                .resolve(&defaults)
+                .map_err(|e| e.message().to_owned()),
+        )
+    }
+
+    fn get(&self, ctx: &Ctx, op: &'static str) -> Result<&Resolved> {
+        self.0.as_ref().map_err(|m| {
+            Error::invalid_config(m.clone())
+                .with_backend(ctx.backend())
+                .with_operation(op)
+        })
+    }
+}
+
+fn mismatch(ctx: &Ctx, op: &'static str) -> Error {
+    Error::new(
+        ErrorKind::Other,
+        "the cache holds another kind of result for this read",
+    )
+    .with_backend(ctx.backend())
+    .with_operation(op)
+}
+
+/// The cache, if this database has one, and the checked policy.
+fn cache_and_policy<'a>(
+    ctx: &'a Ctx,
+    checked: &'a Checked,
+    op: &'static str,
+) -> Result<Option<(&'a Arc<Cache>, &'a Resolved)>> {
+    let policy = checked.get(ctx, op)?;
+    Ok(ctx.cache().map(|c| (c, policy)))
+}
+
+/// What the cache knows about one statement text.
+#[derive(Debug)]
+struct SqlInfo {
+    cacheable: bool,
+    tags: Vec<Tag>,
+}
+
+/// The statements this thread has looked at, so a repeated query is one
+/// hash lookup instead of a scan of its text.
+fn sql_info(sql: &str) -> Arc<SqlInfo> {
+    thread_local! {
+        static MEMO: std::cell::RefCell<HashMap<Box<str>, Arc<SqlInfo>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let compute = || {
+        let info = read_info(sql);
+        Arc::new(SqlInfo {
+            cacheable: info.cacheable,
+            tags: info
+                .tables
+                .iter()
+                .map(|t| Tag::new(TagKind::Table, t))
+                .collect(),
+        })
+    };
+    if sql.len() > 4096 {
+        return compute();
+    }
+    MEMO.try_with(|memo| {
+        if let Some(info) = memo.borrow().get(sql) {
+            return info.clone();
+        }
+        let info = compute();
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= 512 {
+            memo.clear();
+        }
+        memo.insert(sql.into(), info.clone());
+        info
+    })
+    .unwrap_or_else(|_| compute())
+}
+
+impl Sql {
+    /// A handle whose reads are cached by `policy` (see [`crate::cache`]).
+    /// Statements that are not cacheable reads run uncached; with the
+    /// database's cache off, every statement does.
+    pub fn cached(&self, policy: CachePolicy) -> CachedSql {
+        CachedSql {
+            checked: Checked::new(&self.ctx, &policy),
+            sql: self.clone(),
+        }
+    }
+}
+
+/// SQL reads through the cache: from [`Sql::cached`].
+#[derive(Debug, Clone)]
+pub struct CachedSql {
+    sql: Sql,
+    checked: Checked,
+}
+
+impl CachedSql {
+    fn tag(&self, e: Error, op: &'static str) -> Error {
+        e.with_backend(self.sql.ctx.backend()).with_operation(op)
+    }
+
+    /// The rows of a query: cached if it is a cacheable read, run
+    /// uncached otherwise.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let entry = match self.entry(sql, params).await? {
+            Some(entry) => entry,
+            None => return self.sql.query(sql, params).await,
+        };
+        match &entry.payload {
+            Payload::Rows(rows) => Ok(rows.to_vec()),
+            _ => Err(mismatch(&self.sql.ctx, "sql.query")),
+        }
+    }
+
+    /// The first row of a query (the whole result is what is cached).
+    async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let entry = match self.entry(sql, params).await? {
+            Some(entry) => entry,
+            None => return self.sql.query_optional(sql, params).await,
+        };
+        match &entry.payload {
+            Payload::Rows(rows) => Ok(rows.first().cloned()),
+            _ => Err(mismatch(&self.sql.ctx, "sql.query")),
+        }
+    }
+
+    /// The cache entry of a cacheable read; `None` to run it uncached.
+    async fn entry(&self, sql: &str, params: &[Value]) -> Result<Option<Arc<Entry>>> {
+        let ctx = &self.sql.ctx;
+        let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "sql.query")? else {
+            return Ok(None);
+        };
+        let info = sql_info(sql);
+        if !info.cacheable {
+            cache.bypass();
+            return Ok(None);
+        }
+        let mut key = Writer::with_capacity(sql.len() + 8 + params.len() * 12);
+        key.byte(b'S');
+        key.str(sql);
+        for p in params {
+            key.value(p);
+        }
+        let read = Read {
+            op: "sql.query",
+            key: key.buf,
+            sql: true,
+            tags: &info.tags,
+            policy,
+        };
+        let entry = cache
+            .read(read, || {
+                let (handle, sql, params) = (self.sql.clone(), sql.to_owned(), params.to_vec());
+                async move {
+                    let rows = handle.query(&sql, &params).await?;
+                    Ok(Payload::Rows(rows.into()))
+                }
+                .boxed()
+            })
+            .await?;
+        Ok(Some(entry))
+    }
+
+    crate::sql::query_conveniences!();
+}
+
+impl Kv {
+    /// A handle whose gets are cached by `policy` (see [`crate::cache`]).
+    /// Writes through any handle of the database drop the key's entries.
+    pub fn cached(&self, policy: CachePolicy) -> CachedKv {
+        CachedKv {
+            checked: Checked::new(&self.ctx, &policy),
+            kv: self.clone(),
+        }
+    }
+}
+
+/// Key-value gets through the cache: from [`Kv::cached`].
+#[derive(Debug, Clone)]
+pub struct CachedKv {
+    kv: Kv,
+    checked: Checked,
+}
+
+impl CachedKv {
+    /// The value of `key`, or `None` (a missing key is cached too).
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let ctx = &self.kv.ctx;
+        let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "kv.get")? else {
+            return self.kv.get(key).await;
+        };
+        ctx.check(
+            crate::policy::engine::Op::idempotent("kv.get"),
+            crate::kv::check_key(key),
+        )?;
+        let mut k = Vec::with_capacity(key.len() + 1);
+        k.push(b'K');
+        k.extend_from_slice(key.as_bytes());
+        let tags = [Tag::new(TagKind::Key, key)];
+        let read = Read {
+            op: "kv.get",
+            key: k,
+            sql: false,
+            tags: &tags,
+            policy,
+        };
+        let entry = cache
+            .read(read, || {
+                let (kv, key) = (self.kv.clone(), key.to_owned());
+                async move { Ok(Payload::Bytes(kv.get(&key).await?.map(Into::into))) }.boxed()
+            })
+            .await?;
+        match &entry.payload {
+            Payload::Bytes(b) => Ok(b.as_deref().map(<[u8]>::to_vec)),
+            _ => Err(mismatch(ctx, "kv.get")),
+        }
+    }
+
+    /// Decode the value of `key` from JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::decode(format!(
+                    "value of key {:?} is not the expected JSON: {e}",
+                    crate::util::short(key)
+                ))
+                .with_source(e)
+                .with_backend(self.kv.ctx.backend())
+                .with_operation("kv.get")
+            }),
+        }
+    }
+
+    /// Values of several keys, in order, cached as one entry (dropped when
+    /// any of the keys is written).
+    pub async fn mget<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let ctx = &self.kv.ctx;
+        let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "kv.mget")? else {
+            return self.kv.mget(keys).await;
+        };
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        ctx.check(
+            crate::policy::engine::Op::idempotent("kv.mget"),
+            keys.iter().try_for_each(|k| crate::kv::check_key(k)),
+        )?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut k = Writer::default();
+        k.byte(b'M');
+        for key in &keys {
+            k.str(key);
+        }
+        let tags: Vec<Tag> = keys.iter().map(|k| Tag::new(TagKind::Key, k)).collect();
+        let read = Read {
+            op: "kv.mget",
+            key: k.buf,
+            sql: false,
+            tags: &tags,
+            policy,
+        };
+        let entry = cache
+            .read(read, || {
+                let kv = self.kv.clone();
+                let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+                async move { Ok(Payload::Many(kv.mget(&keys).await?.into())) }.boxed()
+            })
+            .await?;
+        match &entry.payload {
+            Payload::Many(values) => Ok(values.to_vec()),
+            _ => Err(mismatch(ctx, "kv.mget")),
+        }
+    }
+}
+
+impl Collection {
+    /// A handle whose finds and counts are cached by `policy` (see
+    /// [`crate::cache`]). Writes to the collection through any handle of
+    /// the database drop its entries.
+    pub fn cached(&self, policy: CachePolicy) -> CachedCollection {
+        CachedCollection {
+            checked: Checked::new(self.ctx(), &policy),
+            collection: self.clone(),
+        }
+    }
+}
+
+/// Document reads through the cache: from [`Collection::cached`].
+#[derive(Debug, Clone)]
+pub struct CachedCollection {
+    collection: Collection,
+    checked: Checked,
+}
+
+fn json_key(w: &mut Writer, v: Option<&serde_json::Value>) {
+    match v {
+        None => w.byte(0),
+        Some(v) => {
+            w.byte(1);
+            w.str(&v.to_string());
+        }
+    }
+}
+
+impl CachedCollection {
+    async fn read<F>(
+        &self,
+        op: &'static str,
+        mut key: Writer,
+        load: F,
+    ) -> Result<Option<Arc<Entry>>>
+    where
+        F: FnOnce(Collection) -> futures_util::future::BoxFuture<'static, Result<Payload>>,
+    {
+        let ctx = self.collection.ctx();
+        let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, op)? else {
+            return Ok(None);
+        };
+        let name = self.collection.name();
+        key.str(name);
+        let tags = [Tag::new(TagKind::Docs, name)];
+        let read = Read {
+            op,
+            key: key.buf,
+            sql: false,
+            tags: &tags,
+            policy,
+        };
+        let collection = self.collection.clone();
+        Ok(Some(cache.read(read, move || load(collection)).await?))
+    }
+
+    fn find_key(kind: u8, filter: &serde_json::Value, options: &FindOptions) -> Writer {
+        let mut w = Writer::default();
+        w.byte(kind);
+        json_key(&mut w, Some(filter));
+        json_key(&mut w, options.projection.as_ref());
+        json_key(&mut w, options.sort.as_ref());
+        w.varint(options.limit.map_or(0, |n| n.saturating_add(1)));
+        w.varint(options.skip.unwrap_or(0));
+        w
+    }
+
+    /// Every matching document (mind the size of the result).
+    pub async fn find_all(
+        &self,
+        filter: &serde_json::Value,
+        options: FindOptions,
+    ) -> Result<Vec<serde_json::Value>> {
+        let key = Self::find_key(b'F', filter, &options);
+        let f = filter.clone();
+        let o = options.clone();
+        let entry = self
+            .read("docs.find", key, move |c| {
+                async move { Ok(Payload::Docs(c.find_all(&f, o).await?.into())) }.boxed()
+            })
+            .await?;
+        match entry {
+            None => self.collection.find_all(filter, options).await,
+            Some(e) => match &e.payload {
+                Payload::Docs(d) => Ok(d.to_vec()),
+                _ => Err(mismatch(self.collection.ctx(), "docs.find")),
+            },
+        }
+    }
+
+    /// Every matching document decoded into `T`.
+    pub async fn find_all_as<T: DeserializeOwned>(
+        &self,
+        filter: &serde_json::Value,
+        options: FindOptions,
+    ) -> Result<Vec<T>> {
+        self.find_all(filter, options)
+            .await?
+            .into_iter()
+            .map(crate::document::from_document)
+            .collect::<Result<Vec<T>>>()
+            .map_err(|e| {
+                e.with_backend(self.collection.ctx().backend())
+                    .with_operation("docs.find")
+            })
+    }
+
+    /// The first document matching `filter`.
+    pub async fn find_one(&self, filter: &serde_json::Value) -> Result<Option<serde_json::Value>> {
+        let key = Self::find_key(b'O', filter, &FindOptions::default());
+        let f = filter.clone();
+        let entry = self
+            .read("docs.find_one", key, move |c| {
+                async move {
+                    let doc = c.find_one(&f).await?;
+                    Ok(Payload::Docs(doc.into_iter().collect()))
+                }
+                .boxed()
+            })
+            .await?;
+        match entry {
+            None => self.collection.find_one(filter).await,
+            Some(e) => match &e.payload {
+                Payload::Docs(d) => Ok(d.first().cloned()),
+                _ => Err(mismatch(self.collection.ctx(), "docs.find_one")),
+            },
+        }
+    }
+
+    /// The number of matching documents.
+    pub async fn count(&self, filter: &serde_json::Value) -> Result<u64> {
+        let mut key = Writer::default();
+        key.byte(b'C');
+        json_key(&mut key, Some(filter));
+        let f = filter.clone();
+        let entry = self
+            .read("docs.count", key, move |c| {
+                async move { Ok(Payload::Count(c.count(&f).await?)) }.boxed()
+            })
+            .await?;
+        match entry {
+            None => self.collection.count(filter).await,
+            Some(e) => match &e.payload {
+                Payload::Count(n) => Ok(*n),
+                _ => Err(mismatch(self.collection.ctx(), "docs.count")),
+            },
+        }
+    }
+}
+
+impl VectorCollection {
+    /// A handle whose searches are cached by `policy` (see
+    /// [`crate::cache`]). Writes to the collection through any handle of
+    /// the database drop its entries.
+    pub fn cached(&self, policy: CachePolicy) -> CachedVectors {
+        CachedVectors {
+            checked: Checked::new(self.ctx(), &policy),
+            collection: self.clone(),
+        }
+    }
+}
+
+/// Vector searches through the cache: from [`VectorCollection::cached`].
+#[derive(Debug, Clone)]
+pub struct CachedVectors {
+    collection: VectorCollection,
+    checked: Checked,
+}
+
+impl CachedVectors {
+    /// The points nearest to the query, best first.
+    pub async fn search(&self, search: &Search) -> Result<Vec<ScoredPoint>> {
+        let ctx = self.collection.ctx();
+        let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "vector.search")? else {
+            return self.collection.search(search).await;
+        };
+        let name = self.collection.name();
+        let mut key = Writer::with_capacity(32 + search.vector.len() * 4);
+        key.byte(b'V');
+        key.str(name);
+        key.f32s(&search.vector);
+        key.varint(search.limit as u64);
+        match search.score_threshold {
+            None => key.byte(0),
+            Some(t) => {
+                key.byte(1);
+                key.buf.extend_from_slice(&t.to_bits().to_le_bytes());
+            }
+        }
+        key.byte(u8::from(search.include.payload) | (u8::from(search.include.vectors) << 1));
+        if let Some(filter) = &search.filter {
+            key.str(&format!("{filter:?}"));
+        }
+        let tags = [Tag::new(TagKind::Vectors, name)];
+        let read = Read {
+            op: "vector.search",
+            key: key.buf,
+            sql: false,
+            tags: &tags,
+            policy,
+        };
+        let entry = cache
+            .read(read, || {
+                let (c, s) = (self.collection.clone(), search.clone());
+                async move { Ok(Payload::Points(c.search(&s).await?.into())) }.boxed()
+            })
+            .await?;
+        match &entry.payload {
+            Payload::Points(p) => Ok(p.to_vec()),
+            _ => Err(mismatch(ctx, "vector.search")),
+        }
+    }
+}
