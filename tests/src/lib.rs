@@ -8,6 +8,8 @@
 //! table, so runs against shared servers never collide.
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "cache")]
+pub mod cache;
 pub mod docs;
 pub mod failover;
 pub mod fault;

@@ -272,6 +272,10 @@ impl Cache {
     }
 
     fn tier_failed(&self, e: &Error, what: &str) {
+        if e.code() == Some(super::tier::RESTING) {
+            // Resting after a failure: counted once, when it failed.
+            return;
+        }
         self.counters.tier_errors.fetch_add(1, Ordering::Relaxed);
         count(&self.keys.tier_errors);
         tracing::debug!(target: "dbx", system = self.backend, error = %e, "dbx: the cache's shared tier failed to {what}; going to the database");
@@ -433,7 +437,7 @@ impl Cache {
 
     #[allow(clippy::too_many_arguments)]
     async fn fill(
-        &self,
+        self: &Arc<Self>,
         key: &[u8],
         base_len: usize,
         load: BoxFuture<'static, Result<Payload>>,
@@ -470,12 +474,17 @@ impl Cache {
                     if let (Some(tier), Some(shared)) = (tier, shared) {
                         let (tier, entry) = (tier.clone(), entry.clone());
                         let base = key[..base_len].to_vec();
-                        let backend = self.backend;
-                        tokio::spawn(async move {
-                            if let Err(e) = tier.put(&shared, &base, &entry.payload, ttl, swr).await {
-                                tracing::debug!(target: "dbx", system = backend, error = %e, "dbx: could not store a result in the cache's shared tier");
+                        let this = self.clone();
+                        tokio::spawn(
+                            async move {
+                                if let Err(e) =
+                                    tier.put(&shared, &base, &entry.payload, ttl, swr).await
+                                {
+                                    this.tier_failed(&e, "store a result");
+                                }
                             }
-                        }.in_current_span());
+                            .in_current_span(),
+                        );
                     }
                 }
                 Ok(entry)

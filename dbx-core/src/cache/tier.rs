@@ -38,7 +38,17 @@ struct Inner {
     sync: Duration,
     /// Versions read from the tier, and when.
     tokens: RwLock<HashMap<Box<str>, (u64, Instant)>>,
+    /// When the tier failed, it is left alone until this time (milliseconds
+    /// after `epoch`): reads go to the database without waiting for it.
+    down_until: AtomicU64,
+    epoch: Instant,
 }
+
+/// The code of the error a resting tier gives.
+pub(crate) const RESTING: &str = "dbx-cache-tier-resting";
+
+/// How long a failed tier is left alone before it is tried again.
+const REST: Duration = Duration::from_secs(1);
 
 fn random_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -79,12 +89,30 @@ impl Tier {
                 timeout: config.tier_timeout,
                 sync: config.sync,
                 tokens: RwLock::new(HashMap::new()),
+                down_until: AtomicU64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.inner.epoch)
+            .as_millis() as u64
+    }
+
+    /// Call the tier, unless it failed less than [`REST`] ago; bounded by
+    /// the tier timeout. A failure rests the tier.
     async fn bounded<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.inner.timeout, fut).await {
+        if self.now_ms() < self.inner.down_until.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                "the cache's shared tier failed less than a second ago; not asked",
+            )
+            .set_never_sent(true)
+            .with_code(RESTING));
+        }
+        let r = match tokio::time::timeout(self.inner.timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
@@ -93,7 +121,12 @@ impl Tier {
                     self.inner.timeout
                 ),
             )),
+        };
+        if r.is_err() {
+            let until = self.now_ms() + REST.as_millis() as u64;
+            self.inner.down_until.fetch_max(until, Ordering::Relaxed);
         }
+        r
     }
 
     fn version_key(&self, tag: &Tag) -> String {

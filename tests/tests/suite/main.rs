@@ -2,6 +2,8 @@
 //! tests. One test binary, so the workspace links once.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[cfg(all(feature = "cache", feature = "postgres", feature = "redis"))]
+mod cache;
 mod memory;
 #[cfg(all(feature = "migrate", feature = "sqlite", feature = "postgres"))]
 mod migrate;

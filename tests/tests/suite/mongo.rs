@@ -75,6 +75,21 @@ mod kv {
     dbx_tests::kv_conformance!(crate::mongo::connect);
 }
 
+#[cfg(feature = "cache")]
+async fn connect_cached() -> Dbx {
+    Dbx::connect(&url_with(test_db().await, "cache=true"))
+        .await
+        .unwrap()
+}
+#[cfg(feature = "cache")]
+mod cache_kv {
+    dbx_tests::cache_kv_conformance!(crate::mongo::connect_cached);
+}
+#[cfg(feature = "cache")]
+mod cache_docs {
+    dbx_tests::cache_docs_conformance!(crate::mongo::connect_cached);
+}
+
 mod docs {
     dbx_tests::docs_conformance!(crate::mongo::connect);
 }

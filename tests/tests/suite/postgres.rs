@@ -70,7 +70,7 @@ async fn schema() -> &'static str {
 }
 
 /// A URL into this process's schema, with extra parameters.
-async fn url(extra: &str) -> String {
+pub(crate) async fn url(extra: &str) -> String {
     let s = schema().await;
     with_params(&base_url(), &format!("search_path={s}&{extra}"))
 }
@@ -93,6 +93,19 @@ async fn connect_unnamed() -> Dbx {
 
 mod kv {
     dbx_tests::kv_conformance!(crate::postgres::connect);
+}
+
+#[cfg(feature = "cache")]
+pub(crate) async fn connect_cached() -> Dbx {
+    Dbx::connect(&url("cache=true").await).await.unwrap()
+}
+#[cfg(feature = "cache")]
+mod cache_sql {
+    dbx_tests::cache_sql_conformance!(crate::postgres::connect_cached);
+}
+#[cfg(feature = "cache")]
+mod cache_kv {
+    dbx_tests::cache_kv_conformance!(crate::postgres::connect_cached);
 }
 mod sql {
     dbx_tests::sql_conformance!(crate::postgres::connect);

@@ -51,6 +51,24 @@ mod vector {
     dbx_tests::vector_conformance!(crate::qdrant::connect);
 }
 
+#[cfg(feature = "cache")]
+async fn connect_cached() -> Option<Dbx> {
+    let Some(url) = url() else {
+        skipped("a cached vector search test");
+        return None;
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(
+        Dbx::connect(&format!("{url}{sep}cache=true"))
+            .await
+            .unwrap(),
+    )
+}
+#[cfg(feature = "cache")]
+mod cache_vector {
+    dbx_tests::cache_vector_conformance!(crate::qdrant::connect_cached);
+}
+
 use dbx_tests::fault::free_port;
 
 // --- URLs and options (no server needed) ----------------------------------------

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The shared test server (`DBX_TEST_REDIS_URL`, default the local one).
-fn url() -> String {
+pub(crate) fn url() -> String {
     std::env::var("DBX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
 }
 
@@ -31,6 +31,18 @@ async fn connect() -> Dbx {
 
 mod kv {
     dbx_tests::kv_conformance!(crate::redis::connect);
+}
+
+#[cfg(feature = "cache")]
+async fn connect_cached() -> Dbx {
+    let sep = if url().contains('?') { '&' } else { '?' };
+    Dbx::connect(&format!("{}{sep}cache=true", url()))
+        .await
+        .unwrap()
+}
+#[cfg(feature = "cache")]
+mod cache_kv {
+    dbx_tests::cache_kv_conformance!(crate::redis::connect_cached);
 }
 
 /// With `tcp_nodelay=false` the kernel may coalesce the commands of many

@@ -18,6 +18,24 @@ async fn file() -> Dbx {
         .unwrap()
 }
 
+#[cfg(feature = "cache")]
+async fn memory_cached() -> Dbx {
+    Dbx::connect("sqlite::memory:?cache=true").await.unwrap()
+}
+
+#[cfg(feature = "cache")]
+mod memory_cache_sql {
+    dbx_tests::cache_sql_conformance!(crate::sqlite::memory_cached);
+}
+#[cfg(feature = "cache")]
+mod memory_cache_kv {
+    dbx_tests::cache_kv_conformance!(crate::sqlite::memory_cached);
+}
+#[cfg(feature = "cache")]
+mod memory_cache_vector {
+    dbx_tests::cache_vector_conformance!(crate::sqlite::memory_cached);
+}
+
 mod memory_kv {
     dbx_tests::kv_conformance!(crate::sqlite::memory);
 }
