@@ -25,7 +25,9 @@
 //! `jitter`, `budget_ratio`, `budget_min_per_sec`), `breaker` (`enabled`,
 //! `consecutive_failures`, `failure_rate`, `window`, `min_calls`, `open_for`,
 //! `half_open_probes`), `limit` (`max_concurrency`, `rate_limit`,
-//! `rate_burst`) and `params` (backend-specific URL parameters). Durations
+//! `rate_burst`), `cache` (`enabled`, `max_entries`, `max_bytes`, `ttl`,
+//! `swr`, `sync`, `tier_timeout`, `namespace`: the result cache, with the
+//! `cache` feature) and `params` (backend-specific URL parameters). Durations
 //! are strings like `"250ms"` or numbers of seconds. Unknown keys are errors.
 //!
 //! # Environment overrides
@@ -45,7 +47,7 @@ use crate::{ConnectOptions, Error, Registry, Result};
 const OWN_KEYS: &[&str] = &["url", "username", "password"];
 /// The tables of a database: the settings' tables, and `params` for the
 /// backend's own parameters (checked by its driver).
-const TABLES: &[&str] = &["retry", "breaker", "limit", "params"];
+const TABLES: &[&str] = &["retry", "breaker", "limit", "cache", "params"];
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "DBX_DATABASES__";

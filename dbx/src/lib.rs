@@ -130,7 +130,7 @@ impl Dbx {
     }
 
     /// The result cache, or [`ErrorKind::InvalidConfig`] when it is off for
-    /// this database (see [`cache`](crate::cache)).
+    /// this database (see the [`cache` module](crate::cache)).
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub fn cache(&self) -> Result<&dbx_core::cache::Cache> {
@@ -402,7 +402,7 @@ impl DbxBuilder {
     /// defaults) and give it a shared second tier on `kv`, the key-value
     /// store of another database (Redis, typically): instances of a service
     /// built the same way share cached results and invalidations. See
-    /// [`cache`](crate::cache).
+    /// the [`cache` module](crate::cache).
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub fn shared_cache(mut self, kv: &Kv) -> Self {
