@@ -228,7 +228,8 @@ mod tests {
         let dbs = crate::config::parse(text, "dbx.toml", Vec::<(String, String)>::new()).unwrap();
         let c = CacheConfig::from_options(&dbs[0].1).unwrap().unwrap();
         assert_eq!((c.ttl, c.max_bytes), (Duration::from_secs(5), 8 << 20));
-        let bad = "[databases.app]\nurl = \"sqlite::memory:\"\n[databases.app.cache]\nttl = \"-1s\"\n";
+        let bad =
+            "[databases.app]\nurl = \"sqlite::memory:\"\n[databases.app.cache]\nttl = \"-1s\"\n";
         let e = crate::config::parse(bad, "dbx.toml", Vec::<(String, String)>::new()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("cache"), "{e}");

@@ -75,8 +75,10 @@
 //! versions live in the tier too. An instance sees another's invalidation
 //! within `cache_sync` (1 s by default); its own at once. Any failure or
 //! slow answer of the tier (over `cache_tier_timeout`, 100 ms) makes the
-//! read go to the database instead: the tier never turns a read into an
-//! error.
+//! read go to the database instead, and the tier is left alone for a second
+//! (so a dead tier costs nothing per read): the tier never turns a read into
+//! an error. A write also waits for the tier to take the new versions
+//! (bounded the same way).
 //!
 //! # Settings
 //!

@@ -111,6 +111,9 @@ pub struct Cache {
     counters: Counters,
     keys: Keys,
     tier: OnceLock<Tier>,
+    /// The tags every entry, and every SQL entry, carries.
+    all: Tag,
+    all_sql: Tag,
 }
 
 impl fmt::Debug for Cache {
@@ -178,6 +181,8 @@ impl Cache {
             backend,
             counters,
             tier: OnceLock::new(),
+            all: Tag::new(TagKind::All, ""),
+            all_sql: Tag::new(TagKind::AllSql, ""),
         })
     }
 
@@ -315,11 +320,10 @@ impl Cache {
     where
         F: FnOnce() -> BoxFuture<'static, Result<Payload>>,
     {
-        let all = Tag::new(TagKind::All, "");
-        let sql = read.sql.then(|| Tag::new(TagKind::AllSql, ""));
+        let sql = read.sql.then_some(&self.all_sql);
         let tags = || {
-            std::iter::once(&all)
-                .chain(sql.as_ref())
+            std::iter::once(&self.all)
+                .chain(sql)
                 .chain(read.tags)
                 .chain(read.policy.tags.iter())
         };
@@ -412,11 +416,11 @@ impl Cache {
         let k = key.clone();
         let task = tokio::spawn(
             async move {
-                let r = this
-                    .fill(&k, base_len, fut, ttl, swr, shared, stale, keep)
-                    .await;
-                lock(&this.inflight).remove(&k);
-                r
+                // Leaves the map when the load ends, also if it panics (a
+                // key left there would hand every later reader the panic).
+                let _done = Done(&this, &k);
+                this.fill(&k, base_len, fut, ttl, swr, shared, stale, keep)
+                    .await
             }
             .in_current_span(),
         );
@@ -499,6 +503,15 @@ impl Cache {
                 Err(Arc::new(e))
             }
         }
+    }
+}
+
+/// Removes a finished load from the map of loads in flight.
+struct Done<'a>(&'a Cache, &'a [u8]);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.inflight).remove(self.1);
     }
 }
 

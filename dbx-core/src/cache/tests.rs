@@ -44,6 +44,10 @@ impl KvStore for Fake {
         if *self.0.fail.lock().unwrap() {
             return Err(Error::new(ErrorKind::Query, "scripted failure"));
         }
+        #[allow(clippy::panic)]
+        if self.0.value.lock().unwrap().as_deref() == Some(b"panic") {
+            panic!("scripted panic");
+        }
         Ok(self.0.value.lock().unwrap().clone())
     }
     async fn set(&self, _: &str, value: &[u8], _: Option<Duration>) -> Result<()> {
@@ -316,4 +320,20 @@ async fn capacity_bounds_entries_and_bytes() {
     let s = cache.stats();
     assert!(s.bytes <= 100_000, "{s:?}");
     assert!(s.entries < 100, "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_that_panics_fails_its_readers_and_not_the_next_ones() {
+    let fake = Fake::default();
+    fake.set("panic");
+    let db = db(&fake, "cache=true");
+    let kv = db
+        .kv()
+        .unwrap()
+        .cached(CachePolicy::ttl(Duration::from_secs(60)));
+    let e = kv.get("k").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Other);
+    assert!(e.to_string().contains("abnormally"), "{e}");
+    fake.set("fine");
+    assert_eq!(text(kv.get("k").await.unwrap()), "fine");
 }
