@@ -262,7 +262,10 @@ pub(crate) const SLOTS: usize = 4096;
 
 impl Tag {
     pub(crate) fn new(kind: TagKind, name: &str) -> Tag {
-        let full = format!("{}{name}", kind.prefix());
+        let prefix = kind.prefix();
+        let mut full = String::with_capacity(prefix.len() + name.len());
+        full.push_str(prefix);
+        full.push_str(name);
         Tag {
             slot: slot_of(&full),
             full: full.into(),

@@ -98,12 +98,17 @@ fn count(key: &metrics::Key) {
     metrics::with_recorder(|r| r.register_counter(key, &METADATA)).increment(1);
 }
 
+/// The hasher of the cache's keys: rapidhash with a random seed (SipHash,
+/// std's default, was a tenth of a hit's instructions, measured with
+/// callgrind; a random seed keeps crafted parameters from colliding).
+pub(crate) type Hasher = rapidhash::quality::RandomState;
+
 /// The result cache of one database: `db.cache()?`.
 ///
 /// See the [module docs](crate::cache) for what it caches and when it
 /// drops entries.
 pub struct Cache {
-    l1: moka::sync::Cache<Box<[u8]>, Arc<Entry>>,
+    l1: moka::sync::Cache<Box<[u8]>, Arc<Entry>, Hasher>,
     inflight: Mutex<HashMap<Box<[u8]>, Flight>>,
     slots: Box<[AtomicU64]>,
     config: CacheConfig,
@@ -171,7 +176,7 @@ impl Cache {
                         .increment(1);
                 }
             })
-            .build();
+            .build_with_hasher(Hasher::new());
         Arc::new(Cache {
             l1,
             inflight: Mutex::new(HashMap::new()),
@@ -295,6 +300,8 @@ impl Cache {
     /// Serve `read` from the cache, or load it once with `load` (whose
     /// future must own what it uses: it may outlive the caller, finishing
     /// for the readers that joined it or as a background refresh).
+    ///
+    /// Without a shared tier a hit is answered without awaiting anything.
     pub(crate) async fn read<F>(self: &Arc<Self>, read: Read<'_>, load: F) -> Result<Arc<Entry>>
     where
         F: FnOnce() -> BoxFuture<'static, Result<Payload>>,
@@ -306,20 +313,6 @@ impl Cache {
             db.operation.name = read.op,
             dbx.cache.result = tracing::field::Empty,
         );
-        self.read_in(read, load, &span)
-            .instrument(span.clone())
-            .await
-    }
-
-    async fn read_in<F>(
-        self: &Arc<Self>,
-        read: Read<'_>,
-        load: F,
-        span: &tracing::Span,
-    ) -> Result<Arc<Entry>>
-    where
-        F: FnOnce() -> BoxFuture<'static, Result<Payload>>,
-    {
         let sql = read.sql.then_some(&self.all_sql);
         let tags = || {
             std::iter::once(&self.all)
@@ -329,13 +322,15 @@ impl Cache {
         };
         let base_len = read.key.len();
         let mut key = read.key;
+        key.reserve(8 * (2 + read.tags.len() + read.policy.tags.len()));
         for t in tags() {
             let v = self.slots[t.slot as usize].load(Ordering::Acquire);
             key.extend_from_slice(&v.to_le_bytes());
         }
         let mut shared = None;
         if let Some(tier) = self.tier.get() {
-            match tier.tokens(tags()).await {
+            let tokens = tier.tokens(tags()).instrument(span.clone()).await;
+            match tokens {
                 Ok(tokens) => {
                     let local = key.len();
                     for t in &tokens {
@@ -349,15 +344,41 @@ impl Cache {
                     span.record("dbx.cache.result", "bypass");
                     self.bypass();
                     key.push(0xff);
-                    let flight =
-                        self.start(key.into(), base_len, load, read.policy, None, None, false);
-                    return flight.await.map_err(|e| duplicate(&e));
+                    let flight = {
+                        let _in = span.enter();
+                        self.start(key.into(), base_len, load, read.policy, None, None, false)
+                    };
+                    return flight.instrument(span).await.map_err(|e| duplicate(&e));
                 }
             }
         }
-        let now = Instant::now();
+        let flight = {
+            let _in = span.enter();
+            match self.lookup(key, base_len, load, read.policy, shared, &span) {
+                Ok(entry) => return Ok(entry),
+                Err(flight) => flight,
+            }
+        };
+        flight.instrument(span).await.map_err(|e| duplicate(&e))
+    }
+
+    /// The entry of `key` if fresh or stale (a stale one starts a refresh),
+    /// or else the load that will fill it.
+    #[allow(clippy::too_many_arguments)]
+    fn lookup<F>(
+        self: &Arc<Self>,
+        key: Vec<u8>,
+        base_len: usize,
+        load: F,
+        policy: &Resolved,
+        shared: Option<String>,
+        span: &tracing::Span,
+    ) -> std::result::Result<Arc<Entry>, Flight>
+    where
+        F: FnOnce() -> BoxFuture<'static, Result<Payload>>,
+    {
         if let Some(e) = self.l1.get(&key[..]) {
-            let age = now.saturating_duration_since(e.loaded_at);
+            let age = Instant::now().saturating_duration_since(e.loaded_at);
             if age < e.ttl {
                 self.counters.hits.add(1);
                 count(&self.keys.hit);
@@ -374,7 +395,7 @@ impl Cache {
                         key.into(),
                         base_len,
                         load,
-                        read.policy,
+                        policy,
                         shared,
                         Some(e.clone()),
                         true,
@@ -386,8 +407,7 @@ impl Cache {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         count(&self.keys.miss);
         span.record("dbx.cache.result", "miss");
-        let flight = self.start(key.into(), base_len, load, read.policy, shared, None, true);
-        flight.await.map_err(|e| duplicate(&e))
+        Err(self.start(key.into(), base_len, load, policy, shared, None, true))
     }
 
     /// The load of `key`: the one in flight, or a new one in a task of
