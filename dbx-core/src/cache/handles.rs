@@ -3,10 +3,10 @@
 
 use super::codec::Writer;
 use super::sqltext::read_info;
-use super::store::{Cache, Entry, Read};
+use super::store::{Cache, Read};
 use super::{CachePolicy, Payload, Resolved, Tag, TagKind};
 use crate::document::{Collection, FindOptions};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::kv::Kv;
 use crate::policy::engine::Ctx;
 use crate::row::Row;
@@ -44,15 +44,6 @@ impl Checked {
                 .with_operation(op)
         })
     }
-}
-
-fn mismatch(ctx: &Ctx, op: &'static str) -> Error {
-    Error::new(
-        ErrorKind::Other,
-        "the cache holds another kind of result for this read",
-    )
-    .with_backend(ctx.backend())
-    .with_operation(op)
 }
 
 /// The cache, if this database has one, and the checked policy.
@@ -135,30 +126,36 @@ impl CachedSql {
     /// The rows of a query: cached if it is a cacheable read, run
     /// uncached otherwise.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let entry = match self.entry(sql, params).await? {
-            Some(entry) => entry,
-            None => return self.sql.query(sql, params).await,
+        let view = |p: &Payload| match p {
+            Payload::Rows(rows) => Some(rows.to_vec()),
+            _ => None,
         };
-        match &entry.payload {
-            Payload::Rows(rows) => Ok(rows.to_vec()),
-            _ => Err(mismatch(&self.sql.ctx, "sql.query")),
+        match self.cached(sql, params, view).await? {
+            Some(rows) => Ok(rows),
+            None => self.sql.query(sql, params).await,
         }
     }
 
     /// The first row of a query (the whole result is what is cached).
     async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        let entry = match self.entry(sql, params).await? {
-            Some(entry) => entry,
-            None => return self.sql.query_optional(sql, params).await,
+        let view = |p: &Payload| match p {
+            Payload::Rows(rows) => Some(rows.first().cloned()),
+            _ => None,
         };
-        match &entry.payload {
-            Payload::Rows(rows) => Ok(rows.first().cloned()),
-            _ => Err(mismatch(&self.sql.ctx, "sql.query")),
+        match self.cached(sql, params, view).await? {
+            Some(row) => Ok(row),
+            None => self.sql.query_optional(sql, params).await,
         }
     }
 
-    /// The cache entry of a cacheable read; `None` to run it uncached.
-    async fn entry(&self, sql: &str, params: &[Value]) -> Result<Option<Arc<Entry>>> {
+    /// `view` of the cached result of a cacheable read; `None` to run it
+    /// uncached.
+    async fn cached<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        view: impl FnOnce(&Payload) -> Option<T>,
+    ) -> Result<Option<T>> {
         let ctx = &self.sql.ctx;
         let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "sql.query")? else {
             return Ok(None);
@@ -181,17 +178,15 @@ impl CachedSql {
             tags: &info.tags,
             policy,
         };
-        let entry = cache
-            .read(read, || {
-                let (handle, sql, params) = (self.sql.clone(), sql.to_owned(), params.to_vec());
-                async move {
-                    let rows = handle.query(&sql, &params).await?;
-                    Ok(Payload::Rows(rows.into()))
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(Some(entry))
+        let load = || {
+            let (handle, sql, params) = (self.sql.clone(), sql.to_owned(), params.to_vec());
+            async move {
+                let rows = handle.query(&sql, &params).await?;
+                Ok(Payload::Rows(rows.into()))
+            }
+            .boxed()
+        };
+        Ok(Some(cache.read(read, load, view).await?))
     }
 
     crate::sql::query_conveniences!();
@@ -237,16 +232,15 @@ impl CachedKv {
             tags: &tags,
             policy,
         };
-        let entry = cache
-            .read(read, || {
-                let (kv, key) = (self.kv.clone(), key.to_owned());
-                async move { Ok(Payload::Bytes(kv.get(&key).await?.map(Into::into))) }.boxed()
-            })
-            .await?;
-        match &entry.payload {
-            Payload::Bytes(b) => Ok(b.as_deref().map(<[u8]>::to_vec)),
-            _ => Err(mismatch(ctx, "kv.get")),
-        }
+        let load = || {
+            let (kv, key) = (self.kv.clone(), key.to_owned());
+            async move { Ok(Payload::Bytes(kv.get(&key).await?.map(Into::into))) }.boxed()
+        };
+        let view = |p: &Payload| match p {
+            Payload::Bytes(b) => Some(b.as_deref().map(<[u8]>::to_vec)),
+            _ => None,
+        };
+        cache.read(read, load, view).await
     }
 
     /// Decode the value of `key` from JSON.
@@ -293,17 +287,16 @@ impl CachedKv {
             tags: &tags,
             policy,
         };
-        let entry = cache
-            .read(read, || {
-                let kv = self.kv.clone();
-                let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-                async move { Ok(Payload::Many(kv.mget(&keys).await?.into())) }.boxed()
-            })
-            .await?;
-        match &entry.payload {
-            Payload::Many(values) => Ok(values.to_vec()),
-            _ => Err(mismatch(ctx, "kv.mget")),
-        }
+        let load = || {
+            let kv = self.kv.clone();
+            let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+            async move { Ok(Payload::Many(kv.mget(&keys).await?.into())) }.boxed()
+        };
+        let view = |p: &Payload| match p {
+            Payload::Many(values) => Some(values.to_vec()),
+            _ => None,
+        };
+        cache.read(read, load, view).await
     }
 }
 
@@ -337,12 +330,13 @@ fn json_key(w: &mut Writer, v: Option<&serde_json::Value>) {
 }
 
 impl CachedCollection {
-    async fn read<F>(
+    async fn read<F, T>(
         &self,
         op: &'static str,
         mut key: Writer,
         load: F,
-    ) -> Result<Option<Arc<Entry>>>
+        view: impl FnOnce(&Payload) -> Option<T>,
+    ) -> Result<Option<T>>
     where
         F: FnOnce(Collection) -> futures_util::future::BoxFuture<'static, Result<Payload>>,
     {
@@ -361,7 +355,9 @@ impl CachedCollection {
             policy,
         };
         let collection = self.collection.clone();
-        Ok(Some(cache.read(read, move || load(collection)).await?))
+        Ok(Some(
+            cache.read(read, move || load(collection), view).await?,
+        ))
     }
 
     fn find_key(kind: u8, filter: &serde_json::Value, options: &FindOptions) -> Writer {
@@ -384,17 +380,16 @@ impl CachedCollection {
         let key = Self::find_key(b'F', filter, &options);
         let f = filter.clone();
         let o = options.clone();
-        let entry = self
-            .read("docs.find", key, move |c| {
-                async move { Ok(Payload::Docs(c.find_all(&f, o).await?.into())) }.boxed()
-            })
-            .await?;
-        match entry {
+        let load = move |c: Collection| {
+            async move { Ok(Payload::Docs(c.find_all(&f, o).await?.into())) }.boxed()
+        };
+        let view = |p: &Payload| match p {
+            Payload::Docs(d) => Some(d.to_vec()),
+            _ => None,
+        };
+        match self.read("docs.find", key, load, view).await? {
             None => self.collection.find_all(filter, options).await,
-            Some(e) => match &e.payload {
-                Payload::Docs(d) => Ok(d.to_vec()),
-                _ => Err(mismatch(self.collection.ctx(), "docs.find")),
-            },
+            Some(docs) => Ok(docs),
         }
     }
 
@@ -419,21 +414,20 @@ impl CachedCollection {
     pub async fn find_one(&self, filter: &serde_json::Value) -> Result<Option<serde_json::Value>> {
         let key = Self::find_key(b'O', filter, &FindOptions::default());
         let f = filter.clone();
-        let entry = self
-            .read("docs.find_one", key, move |c| {
-                async move {
-                    let doc = c.find_one(&f).await?;
-                    Ok(Payload::Docs(doc.into_iter().collect()))
-                }
-                .boxed()
-            })
-            .await?;
-        match entry {
+        let load = move |c: Collection| {
+            async move {
+                let doc = c.find_one(&f).await?;
+                Ok(Payload::Docs(doc.into_iter().collect()))
+            }
+            .boxed()
+        };
+        let view = |p: &Payload| match p {
+            Payload::Docs(d) => Some(d.first().cloned()),
+            _ => None,
+        };
+        match self.read("docs.find_one", key, load, view).await? {
             None => self.collection.find_one(filter).await,
-            Some(e) => match &e.payload {
-                Payload::Docs(d) => Ok(d.first().cloned()),
-                _ => Err(mismatch(self.collection.ctx(), "docs.find_one")),
-            },
+            Some(doc) => Ok(doc),
         }
     }
 
@@ -443,17 +437,15 @@ impl CachedCollection {
         key.byte(b'C');
         json_key(&mut key, Some(filter));
         let f = filter.clone();
-        let entry = self
-            .read("docs.count", key, move |c| {
-                async move { Ok(Payload::Count(c.count(&f).await?)) }.boxed()
-            })
-            .await?;
-        match entry {
+        let load =
+            move |c: Collection| async move { Ok(Payload::Count(c.count(&f).await?)) }.boxed();
+        let view = |p: &Payload| match p {
+            Payload::Count(n) => Some(*n),
+            _ => None,
+        };
+        match self.read("docs.count", key, load, view).await? {
             None => self.collection.count(filter).await,
-            Some(e) => match &e.payload {
-                Payload::Count(n) => Ok(*n),
-                _ => Err(mismatch(self.collection.ctx(), "docs.count")),
-            },
+            Some(n) => Ok(n),
         }
     }
 }
@@ -509,15 +501,14 @@ impl CachedVectors {
             tags: &tags,
             policy,
         };
-        let entry = cache
-            .read(read, || {
-                let (c, s) = (self.collection.clone(), search.clone());
-                async move { Ok(Payload::Points(c.search(&s).await?.into())) }.boxed()
-            })
-            .await?;
-        match &entry.payload {
-            Payload::Points(p) => Ok(p.to_vec()),
-            _ => Err(mismatch(ctx, "vector.search")),
-        }
+        let load = || {
+            let (c, s) = (self.collection.clone(), search.clone());
+            async move { Ok(Payload::Points(c.search(&s).await?.into())) }.boxed()
+        };
+        let view = |p: &Payload| match p {
+            Payload::Points(p) => Some(p.to_vec()),
+            _ => None,
+        };
+        cache.read(read, load, view).await
     }
 }
