@@ -479,6 +479,15 @@ impl Cache {
         if let Some(f) = inflight.get(&key) {
             return f.clone();
         }
+        // A load that ended between the caller's look and this lock has
+        // stored its entry (it stores before it leaves the map): use it.
+        if keep
+            && stale.is_none()
+            && let Some(e) = self.l1.get(&key)
+            && Instant::now().saturating_duration_since(e.loaded_at) < e.ttl
+        {
+            return futures_util::future::ready(Ok(e)).boxed().shared();
+        }
         let fut = load();
         let this = self.clone();
         let (ttl, swr) = (policy.ttl, policy.swr);
