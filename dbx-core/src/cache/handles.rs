@@ -211,7 +211,10 @@ pub struct CachedKv {
 }
 
 impl CachedKv {
-    /// The value of `key`, or `None` (a missing key is cached too).
+    /// The value of `key`, or `None` (a missing key is cached too). The
+    /// policy's TTL applies, not the key's own: a key that expires in the
+    /// store is served until its cached entry does, so keep the policy's
+    /// TTL at or below the keys' TTLs.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let ctx = &self.kv.ctx;
         let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "kv.get")? else {
