@@ -8,22 +8,9 @@
 
 use dbx::cache::CachePolicy;
 use dbx::{Dbx, params};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use dbx_tests::Capture;
 
 #[tokio::test]
 async fn cached_reads_say_hit_or_miss_on_their_spans() {

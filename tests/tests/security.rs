@@ -7,23 +7,12 @@
 
 use dbx::{Databases, Dbx, params};
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const SECRETS: &[&str] = &["hunter2", "topsecret", "k3y-v4lue", "param-s3cret"];
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use dbx_tests::Capture;
 
 fn capture() -> Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();

@@ -8,21 +8,8 @@
 
 use dbx::Dbx;
 use dbx::vector::{Distance, Point, Search};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use dbx_tests::Capture;
 
 #[tokio::test]
 async fn search_spans_carry_top_k_and_dimensions() {
