@@ -9,9 +9,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Most entries held.
+    /// Most entries held. Every entry is weighed at least
+    /// `max_bytes / max_entries` (6,710 bytes with the defaults), so one
+    /// weighted bound holds both limits.
     pub max_entries: u64,
-    /// Most bytes held, as the weigher counts them.
+    /// Most bytes held, as the weigher counts them: the key and the value's
+    /// heap bytes plus a fixed overhead. The process's real memory per entry
+    /// is about twice that for small rows (measured: 394 counted, 820 bytes
+    /// of RSS per cached one-row result), so size this at about half the
+    /// memory you mean the cache to take.
     pub max_bytes: u64,
     /// TTL of policies without their own.
     pub ttl: Duration,

@@ -93,6 +93,13 @@
 //! | `cache_tier_timeout` | `tier_timeout` | 100ms |
 //! | `cache_namespace` | `namespace` | derived from the URL, without credentials |
 //!
+//! `max_bytes` counts what the weigher sees (key, value, a fixed overhead);
+//! the process's memory per small entry is about twice that (820 bytes of
+//! RSS per cached one-row result against 394 counted), and every entry
+//! counts at least `max_bytes / max_entries`. Each thread also keeps its
+//! last 64 fresh hits of at most 4 KiB each, so a hot key read again on the
+//! same thread touches no memory other threads write.
+//!
 //! With the cache off, cached handles read straight through: turning the
 //! cache on or off is a configuration change, not a code change.
 //!

@@ -612,14 +612,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// same thread is answered from here without touching memory other threads
 /// write (moka's read log and the entry's reference count), which two cores
 /// reading one hot key otherwise bounce between them (measured: 50 tasks on
-/// 2 threads alternated between 200 and 500 ns per hit). Direct-mapped,
-/// [`L0_SLOTS`] slots; only entries up to [`L0_MAX_SIZE`] bytes, so it
-/// holds at most that much per thread past the cache's own bounds. Versions
-/// are in the key and freshness is checked on every read, so it serves
-/// nothing the cache itself would not.
+/// 2 threads alternated between 200 and 500 ns per hit). Set-associative,
+/// [`L0_SLOTS`] slots in sets of [`L0_WAYS`] (a direct-mapped front let two
+/// hot keys that shared a slot evict each other on every read: with 8 hot
+/// keys that happened to about a third of key sets); only entries up to
+/// [`L0_MAX_SIZE`] bytes, so it holds at most that much per slot and thread
+/// past the cache's own bounds. Versions are in the key and freshness is
+/// checked on every read, so it serves nothing the cache itself would not.
 struct L0;
 
 const L0_SLOTS: usize = 64;
+const L0_WAYS: usize = 4;
 const L0_MAX_SIZE: usize = 4096;
 
 type L0Slot = Option<(u64, Box<[u8]>, Arc<Entry>)>;
@@ -629,11 +632,12 @@ thread_local! {
         std::cell::RefCell::new((0..L0_SLOTS).map(|_| None).collect());
 }
 
-fn l0_slot(cache: u64, key: &[u8]) -> usize {
+/// The first slot of `key`'s set.
+fn l0_set(cache: u64, key: &[u8]) -> usize {
     // The whole key: reads of one statement differ only in their parameters.
     // A fixed hash is fine: a collision only costs a miss here.
     let h = rapidhash::v3::rapidhash_v3(key) ^ cache.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 40) as usize % L0_SLOTS
+    ((h >> 40) as usize % (L0_SLOTS / L0_WAYS)) * L0_WAYS
 }
 
 impl L0 {
@@ -646,10 +650,11 @@ impl L0 {
         L0_SLOTS_OF_THREAD
             .try_with(|slots| {
                 let slots = slots.borrow();
-                let (c, k, e) = slots[l0_slot(cache, key)].as_ref()?;
-                if *c != cache || **k != *key {
-                    return None;
-                }
+                let set = l0_set(cache, key);
+                let (_, _, e) = slots[set..set + L0_WAYS]
+                    .iter()
+                    .flatten()
+                    .find(|(c, k, _)| *c == cache && **k == *key)?;
                 if Instant::now().saturating_duration_since(e.loaded_at) >= e.ttl {
                     return None;
                 }
@@ -659,14 +664,22 @@ impl L0 {
             .flatten()
     }
 
+    /// Puts `key`'s entry first in its set; the set's last (least recently
+    /// put) entry, or an older entry of the same key, makes room.
     fn put(cache: u64, key: Vec<u8>, entry: &Arc<Entry>) {
         if entry.size > L0_MAX_SIZE {
             return;
         }
         let _ = L0_SLOTS_OF_THREAD.try_with(|slots| {
             if let Ok(mut slots) = slots.try_borrow_mut() {
-                let i = l0_slot(cache, &key);
-                slots[i] = Some((cache, key.into_boxed_slice(), entry.clone()));
+                let set = l0_set(cache, &key);
+                let ways = &mut slots[set..set + L0_WAYS];
+                let room = ways
+                    .iter()
+                    .position(|w| matches!(w, Some((c, k, _)) if *c == cache && **k == *key))
+                    .unwrap_or(L0_WAYS - 1);
+                ways[..=room].rotate_right(1);
+                ways[0] = Some((cache, key.into_boxed_slice(), entry.clone()));
             }
         });
     }
@@ -694,5 +707,58 @@ impl moka::Expiry<Box<[u8]>, Arc<Entry>> for Expiry {
         _: Option<Duration>,
     ) -> Option<Duration> {
         Some(e.ttl.saturating_add(e.swr))
+    }
+}
+
+#[cfg(test)]
+mod l0_tests {
+    use super::*;
+
+    fn entry(n: u64) -> Arc<Entry> {
+        Arc::new(Entry::new(
+            Payload::Count(n),
+            Instant::now(),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ))
+    }
+
+    fn read(cache: u64, key: &[u8]) -> Option<u64> {
+        let mut view = Some(|p: &Payload| match p {
+            Payload::Count(n) => Some(*n),
+            _ => None,
+        });
+        L0::get(cache, key, &mut view).flatten()
+    }
+
+    /// Keys of one cache that fall in one set: up to L0_WAYS of them are held
+    /// side by side, each answering with its own entry, and one more evicts the
+    /// least recently put.
+    #[test]
+    fn keys_sharing_a_set_do_not_evict_each_other_until_the_set_is_full() {
+        let cache = u64::MAX - 7;
+        let set = l0_set(cache, b"k0");
+        let keys: Vec<Vec<u8>> = (0u32..)
+            .map(|i| format!("k{i}").into_bytes())
+            .filter(|k| l0_set(cache, k) == set)
+            .take(L0_WAYS + 1)
+            .collect();
+        for (n, k) in keys[..L0_WAYS].iter().enumerate() {
+            L0::put(cache, k.clone(), &entry(n as u64));
+        }
+        for (n, k) in keys[..L0_WAYS].iter().enumerate() {
+            assert_eq!(read(cache, k), Some(n as u64), "key {n}");
+        }
+        // Putting a key again keeps the others and replaces its own entry.
+        L0::put(cache, keys[0].clone(), &entry(100));
+        assert_eq!(read(cache, &keys[0]), Some(100));
+        assert_eq!(read(cache, &keys[1]), Some(1));
+        // A fifth key evicts the least recently put one (keys[1] now).
+        L0::put(cache, keys[L0_WAYS].clone(), &entry(200));
+        assert_eq!(read(cache, &keys[L0_WAYS]), Some(200));
+        assert_eq!(read(cache, &keys[1]), None);
+        assert_eq!(read(cache, &keys[0]), Some(100));
+        // Another cache never sees these entries.
+        assert_eq!(read(cache - 1, &keys[0]), None);
     }
 }
