@@ -2,6 +2,8 @@
 
 use super::*;
 
+mod kernel;
+
 /// How a collection compares vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -39,23 +41,8 @@ impl Distance {
         debug_assert_eq!(query.len(), stored.len());
         match self {
             Distance::Cosine | Distance::Dot => dot(query, stored),
-            Distance::Euclid => {
-                let mut sum = [0f32; 8];
-                let (qa, qr) = query.as_chunks::<8>();
-                let (sa, sr) = stored.as_chunks::<8>();
-                for (q, s) in qa.iter().zip(sa) {
-                    for i in 0..8 {
-                        let d = q[i] - s[i];
-                        sum[i] += d * d;
-                    }
-                }
-                let mut total: f32 = sum.iter().sum();
-                for (q, s) in qr.iter().zip(sr) {
-                    total += (q - s) * (q - s);
-                }
-                total.sqrt()
-            }
-            Distance::Manhattan => query.iter().zip(stored).map(|(q, s)| (q - s).abs()).sum(),
+            Distance::Euclid => kernel::squared_euclid(query, stored).sqrt(),
+            Distance::Manhattan => kernel::manhattan(query, stored),
         }
     }
 
@@ -93,21 +80,9 @@ impl Distance {
     }
 }
 
-/// Dot product in eight lanes, which the compiler vectorises.
+/// Dot product (see [`kernel`]).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sum = [0f32; 8];
-    let (aa, ar) = a.as_chunks::<8>();
-    let (ba, br) = b.as_chunks::<8>();
-    for (x, y) in aa.iter().zip(ba) {
-        for i in 0..8 {
-            sum[i] += x[i] * y[i];
-        }
-    }
-    let mut total: f32 = sum.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        total += x * y;
-    }
-    total
+    kernel::dot(a, b)
 }
 
 impl fmt::Display for Distance {
