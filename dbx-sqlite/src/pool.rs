@@ -94,6 +94,8 @@ unsafe impl Send for Session {}
 pub(crate) struct Conn {
     session: Session,
     deadline: Arc<AtomicU64>,
+    /// The pool's deadline clock (see [`Conn::past_deadline`]).
+    epoch: Instant,
     /// Transactions committed on this connection (SQLite's commit hook; a
     /// read-only transaction does not count). An inline attempt that was
     /// interrupted may run again only if this did not move.
@@ -104,6 +106,14 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// Whether the deadline of the work running on this connection has
+    /// passed: what the progress handler checks inside SQLite, for long
+    /// work done outside it (a scan of a vector mirror).
+    pub(crate) fn past_deadline(&self) -> bool {
+        let d = self.deadline.load(Ordering::Relaxed);
+        d != 0 && self.epoch.elapsed().as_nanos() as u64 > d
+    }
+
     /// Run `f` with the connection and its cache of the application's
     /// prepared statements.
     pub(crate) fn with_statements<R>(
@@ -231,6 +241,7 @@ impl Pool {
         Ok(Box::new(Conn {
             session: Session::new(conn, |_| crate::stmt::StmtCache::new(capacity)),
             deadline,
+            epoch,
             commits,
             busy_off: false,
         }))

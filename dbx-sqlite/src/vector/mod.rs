@@ -33,14 +33,16 @@
 //! same read transaction. A long scan is stopped at the operation deadline by
 //! the pool's progress handler, like any statement.
 
+mod mirror;
 mod search;
 mod storage;
 
+pub(crate) use mirror::*;
 pub(crate) use search::*;
 pub(crate) use storage::*;
 
 use crate::error::map_err;
-use crate::pool::Pool;
+use crate::pool::{Conn, Pool};
 use crate::stmt::write_transaction;
 use dbx_core::vector::{
     CollectionInfo, Distance, Filter, Include, Point, PointId, Record, ScoredPoint, Search,
@@ -60,13 +62,16 @@ pub(crate) struct SqliteVectors {
     pool: Arc<Pool>,
     /// Whether the catalog is known to exist.
     ready: AtomicBool,
+    mirrors: Arc<Mirrors>,
 }
 
 impl SqliteVectors {
-    pub(crate) fn new(pool: Arc<Pool>) -> Self {
+    /// Vectors on `pool`, with mirrors of at most `mirror_max_bytes` in all.
+    pub(crate) fn new(pool: Arc<Pool>, mirror_max_bytes: u64) -> Self {
         SqliteVectors {
             pool,
             ready: AtomicBool::new(false),
+            mirrors: Arc::new(Mirrors::new(mirror_max_bytes)),
         }
     }
 
@@ -74,7 +79,7 @@ impl SqliteVectors {
     /// collection name checked here too (it becomes part of SQL text).
     async fn run<R, F>(&self, name: Option<&str>, f: F) -> Result<R>
     where
-        F: Fn(&Connection) -> Result<R> + Send + Sync + 'static,
+        F: Fn(&Conn) -> Result<R> + Send + Sync + 'static,
         R: Send + 'static,
     {
         if let Some(name) = name {
@@ -86,6 +91,7 @@ impl SqliteVectors {
             .run(move |c| {
                 if create {
                     c.execute_batch(CREATE_CATALOG).map_err(map_err)?;
+                    upgrade_catalog(c)?;
                 }
                 f(c)
             })
@@ -115,7 +121,10 @@ impl VectorStore for SqliteVectors {
                 ));
             }
             tx.execute(
-                "INSERT INTO dbx_vector_collections (name, dimension, distance) VALUES (?1, ?2, ?3)",
+                &format!(
+                    "INSERT INTO dbx_vector_collections (name, dimension, distance, generation) \
+                     VALUES (?1, ?2, ?3, {FIRST_GENERATION_SQL})"
+                ),
                 params![name, dimension as i64, distance.as_str()],
             )
             .map_err(map_err)?;
@@ -164,6 +173,7 @@ impl VectorStore for SqliteVectors {
             Ok(n > 0)
         })
         .await
+        .inspect(|_| self.mirrors.forget(checked))
     }
 
     async fn list_collections(&self) -> Result<Vec<String>> {
@@ -227,6 +237,7 @@ impl VectorStore for SqliteVectors {
                     .map_err(map_err)?;
             }
             drop(st);
+            bump_generation(&tx, &name)?;
             tx.commit().map_err(map_err)
         })
         .await
@@ -247,6 +258,7 @@ impl VectorStore for SqliteVectors {
                 st.execute(params![rowid]).map_err(map_err)?;
             }
             drop(st);
+            bump_generation(&tx, &name)?;
             tx.commit().map_err(map_err)
         })
         .await
@@ -272,8 +284,11 @@ impl VectorStore for SqliteVectors {
     async fn search(&self, collection: &str, search: &Search) -> Result<Vec<ScoredPoint>> {
         let name = collection.to_owned();
         let search = search.clone();
-        self.run(Some(collection), move |c| search_on(c, &name, &search))
-            .await
+        let mirrors = self.mirrors.clone();
+        self.run(Some(collection), move |c| {
+            search_on(c, &mirrors, &name, &search)
+        })
+        .await
     }
 }
 

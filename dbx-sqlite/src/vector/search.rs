@@ -95,7 +95,12 @@ impl TopK {
     }
 }
 
-pub(crate) fn search_on(c: &Connection, name: &str, search: &Search) -> Result<Vec<ScoredPoint>> {
+pub(crate) fn search_on(
+    c: &Conn,
+    mirrors: &Mirrors,
+    name: &str,
+    search: &Search,
+) -> Result<Vec<ScoredPoint>> {
     // One read transaction: the catalog, the scan and the reads of the
     // winners see the same snapshot.
     let tx = c.unchecked_transaction().map_err(map_err)?;
@@ -111,47 +116,13 @@ pub(crate) fn search_on(c: &Connection, name: &str, search: &Search) -> Result<V
     let threshold = search.threshold();
     let include = search.include();
     let mut top = TopK::new(search.limit());
-    {
-        let sql = if filter.is_some() {
-            format!("SELECT rowid, id, vector, payload FROM {table}")
-        } else {
-            format!("SELECT rowid, id, vector FROM {table}")
-        };
-        let mut st = tx.prepare_cached(&sql).map_err(map_err)?;
-        let mut rows = st.raw_query();
-        let mut stored = vec![0f32; meta.dimension];
-        while let Some(r) = rows.next().map_err(map_err)? {
-            decode_into(blob(r.get_ref(2).map_err(map_err)?, "vector")?, &mut stored)?;
-            let score = distance.score(&query, &stored);
-            if threshold.is_some_and(|t| !distance.within(score, t)) {
-                continue;
-            }
-            let key = rank_key(distance, score);
-            if !top.may_admit(key) {
-                continue;
-            }
-            let id = decode_id(blob(r.get_ref(1).map_err(map_err)?, "point id")?)?;
-            if !top.admits(key, id) {
-                continue;
-            }
-            let payload = match filter {
-                Some(f) => {
-                    let p = parse_payload(r.get_ref(3).map_err(map_err)?)?;
-                    if !f.matches(id, &p) {
-                        continue;
-                    }
-                    include.payload.then_some(p)
-                }
-                None => None,
-            };
-            top.push(Candidate {
-                key,
-                id,
-                score,
-                rowid: r.get(0).map_err(map_err)?,
-                payload,
-            });
-        }
+    match mirrors.get(&tx, name, &table, &meta)? {
+        Some(m) => scan_mirror(
+            c, &tx, &table, &m, &query, filter, threshold, include, &mut top,
+        )?,
+        None => scan_rows(
+            &tx, &table, &meta, &query, filter, threshold, include, &mut top,
+        )?,
     }
     let winners = top.into_best_first();
     let mut out = Vec::with_capacity(winners.len());
@@ -166,10 +137,7 @@ pub(crate) fn search_on(c: &Connection, name: &str, search: &Search) -> Result<V
         if fetch {
             let mut rows = st.query(params![w.rowid]).map_err(map_err)?;
             let Some(r) = rows.next().map_err(map_err)? else {
-                return Err(Error::new(
-                    ErrorKind::Other,
-                    "a point vanished within a read transaction",
-                ));
+                return Err(vanished());
             };
             if include.vectors {
                 let mut v = vec![0f32; meta.dimension];
@@ -185,4 +153,60 @@ pub(crate) fn search_on(c: &Connection, name: &str, search: &Search) -> Result<V
     drop(st);
     tx.commit().map_err(map_err)?;
     Ok(out)
+}
+
+/// The best `limit` points by one pass over the table's rows.
+#[allow(clippy::too_many_arguments)]
+fn scan_rows(
+    tx: &Connection,
+    table: &str,
+    meta: &Meta,
+    query: &[f32],
+    filter: Option<&Filter>,
+    threshold: Option<f32>,
+    include: Include,
+    top: &mut TopK,
+) -> Result<()> {
+    let distance = meta.distance;
+    let sql = if filter.is_some() {
+        format!("SELECT rowid, id, vector, payload FROM {table}")
+    } else {
+        format!("SELECT rowid, id, vector FROM {table}")
+    };
+    let mut st = tx.prepare_cached(&sql).map_err(map_err)?;
+    let mut rows = st.raw_query();
+    let mut stored = vec![0f32; meta.dimension];
+    while let Some(r) = rows.next().map_err(map_err)? {
+        decode_into(blob(r.get_ref(2).map_err(map_err)?, "vector")?, &mut stored)?;
+        let score = distance.score(query, &stored);
+        if threshold.is_some_and(|t| !distance.within(score, t)) {
+            continue;
+        }
+        let key = rank_key(distance, score);
+        if !top.may_admit(key) {
+            continue;
+        }
+        let id = decode_id(blob(r.get_ref(1).map_err(map_err)?, "point id")?)?;
+        if !top.admits(key, id) {
+            continue;
+        }
+        let payload = match filter {
+            Some(f) => {
+                let p = parse_payload(r.get_ref(3).map_err(map_err)?)?;
+                if !f.matches(id, &p) {
+                    continue;
+                }
+                include.payload.then_some(p)
+            }
+            None => None,
+        };
+        top.push(Candidate {
+            key,
+            id,
+            score,
+            rowid: r.get(0).map_err(map_err)?,
+            payload,
+        });
+    }
+    Ok(())
 }

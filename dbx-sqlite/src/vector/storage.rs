@@ -6,8 +6,42 @@ use super::*;
 pub(crate) const CREATE_CATALOG: &str = "CREATE TABLE IF NOT EXISTS dbx_vector_collections (
     name TEXT PRIMARY KEY NOT NULL,
     dimension INTEGER NOT NULL,
-    distance TEXT NOT NULL
+    distance TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
 )";
+
+/// Give a catalog made before the `generation` column its column (0 for
+/// every collection). Two processes may race here: the loser's "duplicate
+/// column" is success.
+pub(crate) fn upgrade_catalog(c: &Connection) -> Result<()> {
+    if c.prepare("SELECT generation FROM dbx_vector_collections LIMIT 0")
+        .is_ok()
+    {
+        return Ok(());
+    }
+    match c.execute_batch(
+        "ALTER TABLE dbx_vector_collections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+    ) {
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        r => r.map_err(map_err),
+    }
+}
+
+/// The generation a new collection starts at: random (below 2^62, so that
+/// increments never overflow), so that a collection dropped and created
+/// again under the same name does not repeat the generations of the old one.
+pub(crate) const FIRST_GENERATION_SQL: &str = "random() & 4611686018427387903";
+
+/// Mark a change of `name`'s points, in the transaction that makes it: every
+/// write bumps the generation, which vector mirrors compare at search time.
+pub(crate) fn bump_generation(c: &Connection, name: &str) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE dbx_vector_collections SET generation = generation + 1 WHERE name = ?1",
+    )
+    .and_then(|mut st| st.execute(params![name]))
+    .map_err(map_err)?;
+    Ok(())
+}
 
 /// The quoted name of a collection's table: `"dbx_vec_<name>"`. SQLite
 /// compares table names without regard to ASCII case while collection
@@ -134,17 +168,21 @@ pub(crate) fn parse_payload(v: ValueRef<'_>) -> Result<Map<String, Value>> {
 pub(crate) struct Meta {
     pub(crate) dimension: usize,
     pub(crate) distance: Distance,
+    /// Bumped by every write of the collection's points.
+    pub(crate) generation: i64,
 }
 
 pub(crate) fn meta(c: &Connection, name: &str) -> Result<Option<Meta>> {
-    let row: Option<(i64, String)> = c
-        .prepare_cached("SELECT dimension, distance FROM dbx_vector_collections WHERE name = ?1")
+    let row: Option<(i64, String, i64)> = c
+        .prepare_cached(
+            "SELECT dimension, distance, generation FROM dbx_vector_collections WHERE name = ?1",
+        )
         .and_then(|mut st| {
-            st.query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?)))
+            st.query_row(params![name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
         })
         .map_err(map_err)?;
-    let Some((dimension, distance)) = row else {
+    let Some((dimension, distance, generation)) = row else {
         return Ok(None);
     };
     let distance = distance.parse::<Distance>().map_err(|e| {
@@ -164,6 +202,7 @@ pub(crate) fn meta(c: &Connection, name: &str) -> Result<Option<Meta>> {
     Ok(Some(Meta {
         dimension,
         distance,
+        generation,
     }))
 }
 
@@ -234,6 +273,7 @@ pub(crate) fn upsert_on(c: &Connection, name: &str, points: &[Point]) -> Result<
             .map_err(map_err)?;
     }
     drop(st);
+    bump_generation(&tx, name)?;
     tx.commit().map_err(map_err)
 }
 
