@@ -94,3 +94,87 @@ fn top_k_keeps_the_best_with_ties_by_id() {
     );
     assert_eq!(rank_key(Distance::Euclid, 0.0).to_bits(), 0f32.to_bits());
 }
+
+/// A backend on a fresh in-memory database with mirrors of at most `max`
+/// bytes in all.
+async fn backend(max: u64) -> crate::SqliteBackend {
+    let url = format!("sqlite::memory:?vector_mirror_max_bytes={max}");
+    crate::SqliteBackend::open(&dbx_core::ConnectOptions::from_url(&url).unwrap())
+        .await
+        .unwrap()
+}
+
+/// `n` points of dimension 4 with ids from `first`.
+fn points(first: u64, n: u64) -> Vec<Point> {
+    (first..first + n)
+        .map(|i| Point::new(i, vec![i as f32, 1.0, -(i as f32), 0.5]))
+        .collect()
+}
+
+async fn top_ids(v: &SqliteVectors, name: &str, k: usize) -> Vec<PointId> {
+    v.search(name, &Search::new(vec![1.0, 0.0, 0.0, 0.0], k))
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_stay_within_their_bound() {
+    let one = mirror_bytes(100, 4);
+    // Room for one collection of 100 points, not two.
+    let b = backend(one + one / 2).await;
+    let v = &b.vectors;
+    for name in ["a", "b", "big"] {
+        v.create_collection(name, 4, Distance::Dot).await.unwrap();
+    }
+    v.upsert("a", &points(0, 100)).await.unwrap();
+    v.upsert("b", &points(1000, 100)).await.unwrap();
+    v.upsert("big", &points(5000, 200)).await.unwrap();
+    assert_eq!(v.mirrors.held(), 0);
+    assert_eq!(top_ids(v, "a", 2).await, [99u64, 98].map(PointId::Num));
+    assert_eq!(v.mirrors.held(), one);
+    // Loading b evicts a.
+    assert_eq!(top_ids(v, "b", 1).await, [PointId::Num(1099)]);
+    assert_eq!(v.mirrors.held(), one);
+    // Too large on its own: scanned by rows, b's mirror kept.
+    assert_eq!(top_ids(v, "big", 1).await, [PointId::Num(5199)]);
+    assert_eq!(v.mirrors.held(), one);
+    // A write to the big one is still seen (no mirror to go stale).
+    v.upsert("big", &[Point::new(7u64, vec![1e6, 0.0, 0.0, 0.0])])
+        .await
+        .unwrap();
+    assert_eq!(top_ids(v, "big", 1).await, [PointId::Num(7)]);
+    // Deleting from b makes its mirror stale: reloaded, smaller.
+    v.delete_ids("b", &[PointId::Num(1099)]).await.unwrap();
+    assert_eq!(top_ids(v, "b", 1).await, [PointId::Num(1098)]);
+    assert_eq!(v.mirrors.held(), mirror_bytes(99, 4));
+    // Dropping a collection frees its mirror.
+    assert!(v.drop_collection("b").await.unwrap());
+    assert_eq!(v.mirrors.held(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_off_hold_nothing_and_search_the_same() {
+    let off = backend(0).await;
+    let on = backend(1 << 20).await;
+    for b in [&off, &on] {
+        let v = &b.vectors;
+        v.create_collection("c", 4, Distance::Euclid).await.unwrap();
+        v.upsert("c", &points(0, 300)).await.unwrap();
+    }
+    let q = Search::new(vec![3.0, 1.0, -3.5, 0.0], 7).with_vectors(true);
+    let a = off.vectors.search("c", &q).await.unwrap();
+    let b = on.vectors.search("c", &q).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(off.vectors.mirrors.held(), 0);
+    assert_eq!(on.vectors.mirrors.held(), mirror_bytes(300, 4));
+    // Searching with the wrong dimension is refused before any mirror.
+    let e = on
+        .vectors
+        .search("c", &Search::new(vec![1.0; 5], 1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}

@@ -212,6 +212,9 @@ async fn bad_urls_and_parameters_are_invalid_config() {
         "sqlite::memory:?bogus=1",
         "sqlite::memory:?timeout=never",
         "sqlite::memory:?pool_max_size=0",
+        "sqlite::memory:?vector_mirror_max_bytes=lots",
+        "sqlite::memory:?vector_mirror_max_bytes=-1",
+        "sqlite::memory:?vector_mirror_max_bytes=1.5GiB",
         "mysql://localhost/db",
         "not a url",
     ] {
@@ -755,6 +758,236 @@ async fn long_vector_search_is_interrupted_at_the_timeout() {
     assert!(e.to_string().contains("deadline"), "{e}");
     // The connection is fine afterwards.
     assert_eq!(c.info().await.unwrap().unwrap().dimension, dim);
+}
+
+/// The ids of a search's hits.
+fn hit_ids(hits: &[dbx::ScoredPoint]) -> Vec<dbx::PointId> {
+    hits.iter().map(|h| h.id).collect()
+}
+
+/// The `k` ids nearest to `query` by dot product among `points`, best
+/// first (ties by id): the reference a search must match.
+fn nearest_by_dot(points: &[(u64, Vec<f32>)], query: &[f32], k: usize) -> Vec<dbx::PointId> {
+    let mut scored: Vec<(f32, u64)> = points
+        .iter()
+        .map(|(id, v)| (v.iter().zip(query).map(|(a, b)| a * b).sum::<f32>(), *id))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(_, id)| dbx::PointId::Num(id))
+        .collect()
+}
+
+/// Search results of one handle follow every write made through another
+/// handle on the same file (another pool, as another process would be):
+/// upserts, overwrites, deletes by id and by filter, a drop and a re-create
+/// with another dimension, and one with the same dimension and as many
+/// writes (so the same number of generation bumps), for every mirror bound:
+/// the default, one too small for the collection (row scans) and mirrors off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_searches_see_writes_made_through_another_handle() {
+    use dbx::{Condition, Distance, Filter, Point, PointId, Search};
+    for (i, params) in [
+        "",
+        "?vector_mirror_max_bytes=2000",
+        "?vector_mirror_max_bytes=0",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let url = file_url(&format!("vectors-two-handles-{i}.db"));
+        let reader = Dbx::connect(&format!("{url}{params}")).await.unwrap();
+        let writer = Dbx::connect(&url).await.unwrap();
+        let r = reader.vectors().unwrap().collection("docs");
+        let w = writer.vectors().unwrap().collection("docs");
+        w.create(8, Distance::Dot).await.unwrap();
+        let mut points: Vec<(u64, Vec<f32>)> = (0..200u64)
+            .map(|i| (i, dbx_tests::vector::pseudo(i + 1, 8)))
+            .collect();
+        let upsert = |points: &[(u64, Vec<f32>)]| -> Vec<Point> {
+            points
+                .iter()
+                .map(|(id, v)| {
+                    Point::new(*id, v.clone())
+                        .with_payload(dbx::serde_json::json!({"odd": id % 2 == 1}))
+                        .unwrap()
+                })
+                .collect()
+        };
+        w.upsert(&upsert(&points)).await.unwrap();
+        let query = dbx_tests::vector::pseudo(9999, 8);
+        let search = Search::new(query.clone(), 5).with_payload(false);
+        // Twice: the second search is served by the mirror the first loaded.
+        for _ in 0..2 {
+            let hits = r.search(&search).await.unwrap();
+            assert_eq!(
+                hit_ids(&hits),
+                nearest_by_dot(&points, &query, 5),
+                "{params}"
+            );
+        }
+        // A new point that beats all others.
+        let best: Vec<f32> = query.iter().map(|x| x * 10.0).collect();
+        w.upsert(&[Point::new(1000u64, best.clone())])
+            .await
+            .unwrap();
+        points.push((1000, best));
+        let hits = r.search(&search).await.unwrap();
+        assert_eq!(hits[0].id, PointId::Num(1000), "{params}");
+        assert_eq!(
+            hit_ids(&hits),
+            nearest_by_dot(&points, &query, 5),
+            "{params}"
+        );
+        // Overwrite the runner-up so it becomes the worst of all.
+        let second = hits[1].id;
+        let PointId::Num(second_n) = second else {
+            unreachable!()
+        };
+        let worst: Vec<f32> = query.iter().map(|x| x * -10.0).collect();
+        w.upsert(&[Point::new(second_n, worst.clone())])
+            .await
+            .unwrap();
+        points.iter_mut().find(|(id, _)| *id == second_n).unwrap().1 = worst;
+        let hits = r.search(&search).await.unwrap();
+        assert!(!hit_ids(&hits).contains(&second), "{params}");
+        assert_eq!(
+            hit_ids(&hits),
+            nearest_by_dot(&points, &query, 5),
+            "{params}"
+        );
+        // Delete by id.
+        w.delete(&[PointId::Num(1000)]).await.unwrap();
+        points.retain(|(id, _)| *id != 1000);
+        let hits = r.search(&search).await.unwrap();
+        assert_eq!(
+            hit_ids(&hits),
+            nearest_by_dot(&points, &query, 5),
+            "{params}"
+        );
+        // Delete by filter: only even ids are left.
+        w.delete_where(&Filter::new().must(Condition::eq("odd", true)))
+            .await
+            .unwrap();
+        points.retain(|(id, _)| id % 2 == 0);
+        let all = r
+            .search(&Search::new(query.clone(), 500).with_payload(false))
+            .await
+            .unwrap();
+        assert_eq!(all.len(), points.len(), "{params}");
+        assert_eq!(
+            hit_ids(&all),
+            nearest_by_dot(&points, &query, points.len()),
+            "{params}"
+        );
+        // A filtered search reads the payloads as they are now.
+        let even = Filter::new().must(Condition::eq("odd", false));
+        let hits = r.search(&search.clone().filter(even)).await.unwrap();
+        assert_eq!(
+            hit_ids(&hits),
+            nearest_by_dot(&points, &query, 5),
+            "{params}"
+        );
+        // Dropped and created again with another dimension: the reader's
+        // old queries are refused, new ones answered from the new points.
+        w.drop().await.unwrap();
+        w.create(3, Distance::Dot).await.unwrap();
+        expect_kind(r.search(&search).await, ErrorKind::InvalidInput);
+        w.upsert(&[Point::new(1u64, vec![1.0, 0.0, 0.0])])
+            .await
+            .unwrap();
+        let hits = r
+            .search(&Search::new(vec![1.0, 0.0, 0.0], 5))
+            .await
+            .unwrap();
+        assert_eq!(hit_ids(&hits), [PointId::Num(1)], "{params}");
+        // Dropped and created again with the same dimension, written the
+        // same number of times: other points, found.
+        w.drop().await.unwrap();
+        expect_kind(
+            r.search(&Search::new(vec![1.0, 0.0, 0.0], 5)).await,
+            ErrorKind::NotFound,
+        );
+        w.create(3, Distance::Dot).await.unwrap();
+        w.upsert(&[Point::new(2u64, vec![0.5, 0.0, 0.0])])
+            .await
+            .unwrap();
+        let hits = r
+            .search(&Search::new(vec![1.0, 0.0, 0.0], 5))
+            .await
+            .unwrap();
+        assert_eq!(hit_ids(&hits), [PointId::Num(2)], "{params}");
+        assert_eq!(hits[0].score, 0.5);
+        // Writes through the reader itself are seen too.
+        r.upsert(&[Point::new(3u64, vec![2.0, 0.0, 0.0])])
+            .await
+            .unwrap();
+        let hits = r
+            .search(&Search::new(vec![1.0, 0.0, 0.0], 5))
+            .await
+            .unwrap();
+        assert_eq!(
+            hit_ids(&hits),
+            [PointId::Num(3), PointId::Num(2)],
+            "{params}"
+        );
+        reader.close().await;
+        writer.close().await;
+    }
+}
+
+/// A catalog written before the generation column existed gets the column
+/// (0 for every collection) and its collections are searched and followed
+/// as any other.
+#[tokio::test]
+async fn vector_catalogs_without_a_generation_are_upgraded() {
+    use dbx::{Distance, Point, PointId, Search};
+    let url = file_url("vectors-old-catalog.db");
+    {
+        let db = Dbx::connect(&url).await.unwrap();
+        let sql = db.sql().unwrap();
+        sql.execute(
+            "CREATE TABLE dbx_vector_collections (name TEXT PRIMARY KEY NOT NULL, \
+             dimension INTEGER NOT NULL, distance TEXT NOT NULL)",
+            params![],
+        )
+        .await
+        .unwrap();
+        sql.execute(
+            "INSERT INTO dbx_vector_collections VALUES ('old', 2, 'dot')",
+            params![],
+        )
+        .await
+        .unwrap();
+        sql.execute(
+            r#"CREATE TABLE "dbx_vec_old" (id BLOB PRIMARY KEY NOT NULL, vector BLOB NOT NULL, payload TEXT NOT NULL)"#,
+            params![],
+        )
+        .await
+        .unwrap();
+        db.close().await;
+    }
+    let db = Dbx::connect(&url).await.unwrap();
+    let c = db.vectors().unwrap().collection("old");
+    assert_eq!(c.count().await.unwrap(), 0);
+    c.upsert(&[Point::new(1u64, vec![1.0, 0.0])]).await.unwrap();
+    let hits = c.search(&Search::new(vec![1.0, 0.0], 3)).await.unwrap();
+    assert_eq!(hit_ids(&hits), [PointId::Num(1)]);
+    c.upsert(&[Point::new(2u64, vec![2.0, 0.0])]).await.unwrap();
+    let hits = c.search(&Search::new(vec![1.0, 0.0], 3)).await.unwrap();
+    assert_eq!(hit_ids(&hits), [PointId::Num(2), PointId::Num(1)]);
+    let g: i64 = db
+        .sql()
+        .unwrap()
+        .query_one_as(
+            "SELECT generation FROM dbx_vector_collections WHERE name = 'old'",
+            params![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(g, 2);
 }
 
 #[tokio::test]
