@@ -3,7 +3,8 @@
 //! # Storage
 //!
 //! A catalog table, `dbx_vector_collections (name TEXT PRIMARY KEY,
-//! dimension INTEGER, distance TEXT)`, created on first use, and one table per
+//! dimension INTEGER, distance TEXT, generation INTEGER)`, created on first
+//! use (the `generation` column added to a catalog made before it), and one table per
 //! collection, `"dbx_vec_<name>"` (see [`table_name`]), created and dropped
 //! together with its catalog row in one transaction:
 //!
@@ -23,15 +24,21 @@
 //!
 //! # Search
 //!
-//! One pass over the table (`SELECT rowid, id, vector`, plus `payload` only
-//! when there is a filter), reading each vector blob in place and decoding it
-//! into one reused buffer, scoring it with [`Distance::score`] and keeping a
-//! bounded heap of the best `limit` (ties by ascending id). A point that
+//! From the collection's mirror when it has one ([`mirror`]): its vectors in
+//! one contiguous `f32` array in memory, loaded once and used while the
+//! `generation` in the catalog (bumped by every write, in the write's
+//! transaction) is the one it was loaded at. Otherwise (mirrors off, or the
+//! collection over `vector_mirror_max_bytes`) one pass over the table
+//! (`SELECT rowid, id, vector`, plus `payload` only when there is a filter),
+//! reading each vector blob in place and decoding it into one reused
+//! buffer. Either way each vector is scored with [`Distance::score`] and a
+//! bounded heap keeps the best `limit` (ties by ascending id). A point that
 //! cannot enter the heap is dropped before its id is decoded or its payload
-//! parsed, so with a filter only the payloads of would-be winners are parsed.
-//! Payload and vector of the winners are read afterwards by rowid, in the
-//! same read transaction. A long scan is stopped at the operation deadline by
-//! the pool's progress handler, like any statement.
+//! parsed, so with a filter only the payloads of would-be winners are read
+//! (from the row in a scan, by rowid from a mirror). Payload and vector of
+//! the winners are read afterwards by rowid, in the same read transaction.
+//! A long scan is stopped at the operation deadline: by the pool's progress
+//! handler in SQLite, by a check every 4096 points in a mirror.
 
 mod mirror;
 mod search;
