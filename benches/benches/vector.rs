@@ -1,13 +1,29 @@
 //! Exact vector search on SQLite through dbx: 384-dimension cosine vectors
-//! (pseudo-random, fixed seed), 10k and 100k points, top 10, with and
-//! without a payload filter (`_filtered`: `group == 3`, a tenth of the
-//! points), on three stores: an in-memory database (`sqlite_memory`), a
-//! file in the temporary directory (`sqlite_file`, WAL) and the same file
-//! read through a memory map (`sqlite_file_mmap`, `mmap_size=2147418112`).
-//! As the floor, the same brute-force scan over a plain `Vec<f32>` with no
-//! database (`flat_scan`): the difference is what reading the rows from
-//! SQLite costs. Upserts in batches of 256 overwriting points of a 10k
-//! collection, in memory and on file.
+//! (pseudo-random, fixed seed), 10k and 100k points (and 1M with
+//! `DBX_BENCH_VECTOR_1M=1`: building it takes a minute and ~6 GB of
+//! memory), top 10, with and without a payload filter (`_filtered`:
+//! `group == 3`, a tenth of the points).
+//!
+//! Stores: an in-memory database (`sqlite_memory`) and a file in the
+//! temporary directory (`sqlite_file`, WAL), both searched through the
+//! vector mirror (`vector_mirror_max_bytes` raised to fit 1M points); the
+//! same file with mirrors off (`vector_mirror_max_bytes=0`), so every search
+//! reads the rows, plain (`sqlite_file_rows`) and through a memory map
+//! (`sqlite_file_mmap_rows`, `mmap_size=2147418112`). The 1M size runs
+//! only the first of these lines, on a file (SQLite's in-memory databases
+//! stop at 1 GiB). As the floor, the same brute-force scan over a
+//! plain `Vec<f32>` with no database (`flat_scan`, the same
+//! `Distance::score` kernel).
+//!
+//! After each size, `ratio` lines: the mirror search (unfiltered; in
+//! memory, on a file at 1M)
+//! and `flat_scan` timed alternately on the same queries, 2 x 25 rounds (10
+//! at 1M), median over median: the figure the performance table reports,
+//! with both sides measured side by side under the same load of the
+//! machine.
+//!
+//! Upserts in batches of 256 overwriting points of a 10k collection, in
+//! memory and on file.
 //!
 //! On Qdrant (`vector/qdrant_search_10k`), when `DBX_BENCH_QDRANT_URL` (else
 //! `DBX_TEST_QDRANT_URL`) names a server: the same 10k points and queries
@@ -21,7 +37,8 @@
 //!
 //! In test mode (`cargo test --all-targets`) the collections hold 200 points.
 //!
-//! `cargo bench -p benches --bench vector` (`-- qdrant` for the Qdrant lines)
+//! `cargo bench -p benches --bench vector` (`-- qdrant` for the Qdrant lines,
+//! `DBX_BENCH_VECTOR_1M=1` for the 1M size)
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -37,14 +54,23 @@ const DIM: usize = 384;
 const TOP: usize = 10;
 const BATCH: usize = 256;
 
-/// Collection sizes: 10k and 100k under `cargo bench`, 200 in test mode.
+/// Collection sizes: 10k and 100k under `cargo bench` (and 1M with
+/// `DBX_BENCH_VECTOR_1M=1`), 200 in test mode.
 fn sizes() -> Vec<usize> {
     if benches::bench_mode() {
-        vec![10_000, 100_000]
+        let mut sizes = vec![10_000, 100_000];
+        if std::env::var("DBX_BENCH_VECTOR_1M").is_ok_and(|v| v == "1") {
+            sizes.push(1_000_000);
+        }
+        sizes
     } else {
         vec![200]
     }
 }
+
+/// Room for the mirror of the largest collection (1M x 384 x 4 bytes and
+/// the ids: ~1.6 GB).
+const MIRROR: &str = "vector_mirror_max_bytes=2GiB";
 
 /// xorshift64*: a fixed-seed stream of components in [-1, 1).
 struct Rng(u64);
@@ -177,8 +203,14 @@ fn search(c: &mut Criterion) {
     let rt = runtime();
     let mut rng = Rng(SEARCH_SEED);
     let queries: Vec<Vec<f32>> = (0..16).map(|_| rng.vector()).collect();
+    let prepared: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|v| Distance::Cosine.prepare(v))
+        .collect();
     for n in sizes() {
-        let label = if n >= 1000 {
+        let label = if n >= 1_000_000 {
+            format!("{}M", n / 1_000_000)
+        } else if n >= 1000 {
             format!("{}k", n / 1000)
         } else {
             n.to_string()
@@ -189,9 +221,15 @@ fn search(c: &mut Criterion) {
         }
         // The same points (same seed) in memory and in a file.
         let seed = rng.0;
-        let memory = rt.block_on(Dbx::connect("sqlite::memory:")).unwrap();
+        // SQLite's in-memory databases stop at 1 GiB: 1M points go to a file.
+        let big = ScratchFile::new(&format!("search-{n}-first"));
+        let (first, url) = if n >= 1_000_000 {
+            ("sqlite_file", big.url(&format!("?{MIRROR}")))
+        } else {
+            ("sqlite_memory", format!("sqlite::memory:?{MIRROR}"))
+        };
+        let memory = rt.block_on(Dbx::connect(&url)).unwrap();
         let coll = rt.block_on(filled(&memory, "docs", n, &mut Rng(seed)));
-        search_lines(&mut g, &rt, "sqlite_memory", &coll, &queries);
         // The same vectors, as stored (normalised), in one flat array.
         let flat: Vec<f32> = rt.block_on(async {
             let ids: Vec<dbx::PointId> = (0..n as u64).map(dbx::PointId::Num).collect();
@@ -203,25 +241,19 @@ fn search(c: &mut Criterion) {
             }
             flat
         });
-        rt.block_on(memory.close());
-        drop((coll, memory));
-
-        let file = ScratchFile::new(&format!("search-{n}"));
-        let db = rt.block_on(Dbx::connect(&file.url(""))).unwrap();
-        let coll = rt.block_on(filled(&db, "docs", n, &mut Rng(seed)));
-        search_lines(&mut g, &rt, "sqlite_file", &coll, &queries);
-        rt.block_on(db.close());
-        let db = rt
-            .block_on(Dbx::connect(&file.url("?mmap_size=2147418112")))
-            .unwrap();
-        let coll = db.vectors().unwrap().collection("docs");
-        search_lines(&mut g, &rt, "sqlite_file_mmap", &coll, &queries);
-        rt.block_on(db.close());
-
-        let prepared: Vec<Vec<f32>> = queries
-            .iter()
-            .map(|v| Distance::Cosine.prepare(v))
+        // Both find the same points.
+        let ours: Vec<dbx::PointId> = rt
+            .block_on(coll.search(&Search::new(queries[0].clone(), TOP)))
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
             .collect();
+        let floor: Vec<dbx::PointId> = flat_top(&flat, &prepared[0], TOP)
+            .into_iter()
+            .map(|(_, i)| dbx::PointId::Num(i as u64))
+            .collect();
+        assert_eq!(ours, floor, "the mirror and the flat scan disagree");
+        search_lines(&mut g, &rt, first, &coll, &queries);
         let mut q = 0usize;
         g.bench_function("flat_scan", |b| {
             b.iter(|| {
@@ -230,7 +262,81 @@ fn search(c: &mut Criterion) {
             })
         });
         g.finish();
+        ratio(&rt, &label, first, &coll, &flat, &queries, &prepared);
+        rt.block_on(memory.close());
+        drop((coll, memory, flat, big));
+        if n >= 1_000_000 {
+            continue;
+        }
+
+        let mut g = c.benchmark_group(format!("vector/search_{label}"));
+        if n >= 100_000 {
+            g.sample_size(10).measurement_time(Duration::from_secs(10));
+        }
+        let file = ScratchFile::new(&format!("search-{n}"));
+        let db = rt
+            .block_on(Dbx::connect(&file.url(&format!("?{MIRROR}"))))
+            .unwrap();
+        let coll = rt.block_on(filled(&db, "docs", n, &mut Rng(seed)));
+        search_lines(&mut g, &rt, "sqlite_file", &coll, &queries);
+        rt.block_on(db.close());
+        for (line, params) in [
+            ("sqlite_file_rows", "?vector_mirror_max_bytes=0"),
+            (
+                "sqlite_file_mmap_rows",
+                "?vector_mirror_max_bytes=0&mmap_size=2147418112",
+            ),
+        ] {
+            let db = rt.block_on(Dbx::connect(&file.url(params))).unwrap();
+            let coll = db.vectors().unwrap().collection("docs");
+            search_lines(&mut g, &rt, line, &coll, &queries);
+            rt.block_on(db.close());
+        }
+        g.finish();
     }
+}
+
+/// The mirror search in memory against the flat scan, timed alternately
+/// (see the module docs), printed as `vector/search_<n>/ratio`.
+fn ratio(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    line: &str,
+    coll: &VectorCollection,
+    flat: &[f32],
+    queries: &[Vec<f32>],
+    prepared: &[Vec<f32>],
+) {
+    if !benches::bench_mode() {
+        return;
+    }
+    let rounds = if flat.len() >= 1_000_000 * DIM {
+        10
+    } else {
+        25
+    };
+    let (mut ours, mut floor) = (Vec::new(), Vec::new());
+    for r in 0..2 * rounds {
+        let q = r % queries.len();
+        let s = Search::new(queries[q].clone(), TOP);
+        let start = Instant::now();
+        black_box(rt.block_on(coll.search(&s)).unwrap());
+        ours.push(start.elapsed());
+        let start = Instant::now();
+        black_box(flat_top(flat, &prepared[q], TOP));
+        floor.push(start.elapsed());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (o, f) = (median(&mut ours), median(&mut floor));
+    println!(
+        "vector/search_{label}/ratio: {line} (mirror) {o:.2?} / flat_scan {f:.2?} = {:.2}x \
+         (medians of {} alternating runs)",
+        o.as_secs_f64() / f.as_secs_f64(),
+        2 * rounds
+    );
 }
 
 fn upsert(c: &mut Criterion) {
