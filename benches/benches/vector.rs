@@ -224,7 +224,9 @@ fn search(c: &mut Criterion) {
         // SQLite's in-memory databases stop at 1 GiB: 1M points go to a file.
         let big = ScratchFile::new(&format!("search-{n}-first"));
         let (first, url) = if n >= 1_000_000 {
-            ("sqlite_file", big.url(&format!("?{MIRROR}")))
+            // Loading the mirror reads 1.6 GB: more than the default timeout
+            // allows on a busy machine.
+            ("sqlite_file", big.url(&format!("?{MIRROR}&timeout=300s")))
         } else {
             ("sqlite_memory", format!("sqlite::memory:?{MIRROR}"))
         };
