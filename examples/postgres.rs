@@ -187,5 +187,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         health.latency, health.pool
     );
     db.close().await;
+    println!("done");
     Ok(())
 }

@@ -8,8 +8,9 @@
 #   3. the whole test suite (unit, integration, conformance, benches in test
 #      mode, examples), the doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
-#   5. the quickstart cross-built for aarch64 and riscv64 Linux (facade with
-#      only the sqlite feature) and run under qemu-user
+#   5. scripts/cross.sh: the examples (facade with sqlite + redis + postgres)
+#      cross-built for aarch64, armv7, riscv64 and static musl (x86_64,
+#      aarch64) and run under qemu-user against Redis and PostgreSQL
 #
 # Environment:
 #   CARGO_TARGET_DIR     build directory (default ~/.cache/dbx-target, kept
@@ -25,39 +26,15 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
-CROSS_TARGETS=(aarch64-unknown-linux-gnu riscv64gc-unknown-linux-gnu)
 
 step() { printf '\n==> %s\n' "$*"; }
 start=$(date +%s)
 
 # --- prerequisites ---------------------------------------------------------
 step "checking prerequisites"
-apt_missing=()
-need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
-if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
-  need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
-  need_cmd riscv64-linux-gnu-gcc gcc-riscv64-linux-gnu
-  [ -d /usr/aarch64-linux-gnu/lib ] || apt_missing+=(libc6-dev-arm64-cross)
-  [ -d /usr/riscv64-linux-gnu/lib ] || apt_missing+=(libc6-dev-riscv64-cross)
-  need_cmd qemu-aarch64 qemu-user
-  need_cmd qemu-riscv64 qemu-user
-fi
-if [ ${#apt_missing[@]} -gt 0 ]; then
-  mapfile -t apt_missing < <(printf '%s\n' "${apt_missing[@]}" | sort -u)
-  echo "installing Debian packages: ${apt_missing[*]}"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
-fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
-if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
-  installed_targets=$(rustup target list --installed)
-  for t in "${CROSS_TARGETS[@]}"; do
-    grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
-  done
-fi
 
 # --- services the tests talk to ----------------------------------------------
 # Redis at 127.0.0.1:6379 and PostgreSQL at 127.0.0.1:5432 (trust auth for
@@ -192,6 +169,14 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # --- 3. tests ---------------------------------------------------------------
 step "cargo test (all targets, all features)"
 cargo test --workspace --all-targets --all-features
+step "the edge example (current-thread runtime) on every backend"
+edge_urls=(sqlite::memory: "${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  "${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" "$DBX_TEST_MONGO_URL")
+[ -n "${DBX_TEST_QDRANT_URL:-}" ] && edge_urls+=("$DBX_TEST_QDRANT_URL")
+for url in "${edge_urls[@]}"; do
+  "$CARGO_TARGET_DIR/debug/examples/edge" "$url" | tee "$CARGO_TARGET_DIR/edge.log"
+  grep -q '^done$' "$CARGO_TARGET_DIR/edge.log"
+done
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
@@ -210,18 +195,8 @@ echo "ok: none found"
 
 # --- 5. cross builds under emulation -----------------------------------------
 if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
-  for t in "${CROSS_TARGETS[@]}"; do
-    case "$t" in
-      aarch64-*) gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64; sysroot=/usr/aarch64-linux-gnu ;;
-      riscv64*) gcc=riscv64-linux-gnu-gcc; qemu=qemu-riscv64; sysroot=/usr/riscv64-linux-gnu ;;
-    esac
-    env_t=$(tr 'a-z-' 'A-Z_' <<<"$t")
-    step "quickstart for $t (dbx with --no-default-features --features sqlite), run under $qemu"
-    env "CARGO_TARGET_${env_t}_LINKER=$gcc" "CC_${t//-/_}=$gcc" \
-      cargo build -p examples --example quickstart --target "$t"
-    "$qemu" -L "$sysroot" "$CARGO_TARGET_DIR/$t/debug/examples/quickstart" | tee "$CARGO_TARGET_DIR/quickstart-$t.log"
-    grep -q '^done$' "$CARGO_TARGET_DIR/quickstart-$t.log"
-  done
+  step "cross builds run under qemu-user (scripts/cross.sh)"
+  bash scripts/cross.sh
 fi
 
 [ "$qdrant_skipped" = 1 ] && qdrant_banner

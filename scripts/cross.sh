@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Cross builds for the edge targets, run under qemu-user against this
+# machine's Redis and PostgreSQL: `scripts/cross.sh [TARGET ...]`.
+#
+# For every target (all of them without arguments):
+#   aarch64-unknown-linux-gnu      Raspberry Pi 3/4/5 and most ARM boards, 64-bit
+#   armv7-unknown-linux-gnueabihf  Raspberry Pi 2/3/Zero 2 on a 32-bit OS
+#   riscv64gc-unknown-linux-gnu    RISC-V boards (VisionFive 2, Milk-V, ...)
+#   x86_64-unknown-linux-musl      static binaries for any x86_64 Linux
+#   aarch64-unknown-linux-musl     static binaries for any aarch64 Linux
+# it builds the examples quickstart, redis, postgres, vectors and edge (the
+# facade with sqlite + redis + postgres) in one cargo invocation, then runs
+# them under qemu (natively for x86_64) against SQLite in memory, Redis and
+# PostgreSQL, and checks each one finished.
+#
+# Prerequisites (installed when missing, from Debian packages and rustup):
+# the cross gcc and libc of each target (gcc compiles the bundled SQLite and
+# ring's C and links), qemu-user, musl-tools for x86_64 musl, and Debian's
+# arm64 musl (musl-dev:arm64, through dpkg's multiarch) for aarch64 musl:
+# SQLite's C must be compiled against musl's headers, not glibc's, or it
+# links to glibc-only symbols (stat64, fcntl64, ...).
+#
+# Environment: CARGO_TARGET_DIR (default ~/.cache/dbx-target),
+# DBX_TEST_REDIS_URL and DBX_TEST_POSTGRES_URL (the servers the examples use;
+# default 127.0.0.1:6379 and postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
+ALL=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf riscv64gc-unknown-linux-gnu
+  x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
+REDIS_URL="${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+POSTGRES_URL="${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# The settings of one target: its C compiler and flags, linker, qemu and sysroot.
+configure() { # TARGET
+  cflags=""; qemu=""; sysroot=""
+  case "$1" in
+    aarch64-unknown-linux-gnu) gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64; sysroot=/usr/aarch64-linux-gnu ;;
+    armv7-unknown-linux-gnueabihf) gcc=arm-linux-gnueabihf-gcc; qemu=qemu-arm; sysroot=/usr/arm-linux-gnueabihf ;;
+    riscv64gc-unknown-linux-gnu) gcc=riscv64-linux-gnu-gcc; qemu=qemu-riscv64; sysroot=/usr/riscv64-linux-gnu ;;
+    x86_64-unknown-linux-musl) gcc=musl-gcc ;;
+    aarch64-unknown-linux-musl)
+      gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64
+      local inc
+      inc=$(aarch64-linux-gnu-gcc -print-file-name=include)
+      cflags="-nostdinc -isystem $inc -isystem /usr/include/aarch64-linux-musl" ;;
+    *) echo "unknown target $1 (known: ${ALL[*]})" >&2; exit 2 ;;
+  esac
+}
+
+# --- prerequisites ------------------------------------------------------------
+apt_missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_missing+=("$2"); }
+need_arm64_musl=0
+for t in "${targets[@]}"; do
+  configure "$t"
+  case "$t" in
+    aarch64-unknown-linux-gnu) need_cmd "$gcc" gcc-aarch64-linux-gnu; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-arm64-cross) ;;
+    armv7-*) need_cmd "$gcc" gcc-arm-linux-gnueabihf; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-armhf-cross) ;;
+    riscv64*) need_cmd "$gcc" gcc-riscv64-linux-gnu; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-riscv64-cross) ;;
+    x86_64-unknown-linux-musl) need_cmd musl-gcc musl-tools ;;
+    aarch64-unknown-linux-musl)
+      need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+      [ -f /usr/lib/aarch64-linux-musl/libc.a ] || need_arm64_musl=1 ;;
+  esac
+  [ -z "$qemu" ] || need_cmd "$qemu" qemu-user
+done
+if [ "$need_arm64_musl" = 1 ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+  apt_missing+=(musl-dev:arm64)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  mapfile -t apt_missing < <(printf '%s\n' "${apt_missing[@]}" | sort -u)
+  echo "installing Debian packages: ${apt_missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+installed_targets=$(rustup target list --installed)
+for t in "${targets[@]}"; do
+  grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+done
+
+# --- build and run ------------------------------------------------------------
+EXAMPLES=(quickstart redis postgres vectors edge)
+for t in "${targets[@]}"; do
+  configure "$t"
+  env_t=$(tr 'a-z-' 'A-Z_' <<<"$t")
+  step "$t: examples ${EXAMPLES[*]} (dbx with sqlite, redis, postgres)"
+  linker=("CARGO_TARGET_${env_t}_LINKER=$gcc")
+  # x86_64 musl links with the host's cc and Rust's own musl start files.
+  [ "$t" = x86_64-unknown-linux-musl ] && linker=()
+  env "${linker[@]}" "CC_${t//-/_}=$gcc" "CFLAGS_${t//-/_}=$cflags" \
+    cargo build -p examples --features redis,postgres --target "$t" \
+    $(printf -- '--example %s ' "${EXAMPLES[@]}")
+  dir="$CARGO_TARGET_DIR/$t/debug/examples"
+  run() { # NAME [URL]
+    local log="$CARGO_TARGET_DIR/cross-$t-$1.log" cmd=("$dir/$1")
+    [ -z "$qemu" ] || { if [ -n "$sysroot" ]; then cmd=("$qemu" -L "$sysroot" "${cmd[@]}"); else cmd=("$qemu" "${cmd[@]}"); fi; }
+    echo "--- $t: $1 ${2:-}"
+    timeout 300 "${cmd[@]}" ${2:+"$2"} >"$log" 2>&1 || { cat "$log"; echo "$t: $1 ${2:-} failed" >&2; exit 1; }
+    tail -n 3 "$log"
+    grep -Eq '^done' "$log" || { echo "$t: $1 ${2:-} did not finish" >&2; exit 1; }
+  }
+  run quickstart
+  run vectors
+  run redis "$REDIS_URL"
+  run postgres "$POSTGRES_URL"
+  run edge sqlite::memory:
+  run edge "$REDIS_URL"
+  run edge "$POSTGRES_URL"
+done
+step "cross builds ran on: ${targets[*]}"
