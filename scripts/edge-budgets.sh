@@ -82,7 +82,7 @@ for t in "${targets[@]}"; do
     peaks+=("$(mib "$(peak_kib "${run[@]}" "$dir/edge" "$url")")")
   done
   alone=$(mib "$(peak_kib "${run[@]}" "$dir/quickstart" "nosuchscheme://")")
-  ratio=$("${run[@]}" "$dir/point_select" 2000 | sed -nE 's/.*= ([0-9.]+x).*/\1/p')
+  ratio=$("${run[@]}" "$dir/point_select" | sed -nE 's/.*= ([0-9.]+x).*/\1/p')
   printf '| %s | %.2f MB | %.2f MB | %s / %s / %s | %s / %s / %s MiB | %s MiB | %s |\n' "$t" \
     "$(awk -v b="$small" 'BEGIN { print b / 1e6 }')" "$(awk -v b="$three" 'BEGIN { print b / 1e6 }')" \
     "${connects[@]}" "${peaks[@]}" "$alone" "$ratio"
