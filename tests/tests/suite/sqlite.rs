@@ -943,7 +943,7 @@ async fn vector_searches_see_writes_made_through_another_handle() {
 /// as any other.
 #[tokio::test]
 async fn vector_catalogs_without_a_generation_are_upgraded() {
-    use dbx::{Distance, Point, PointId, Search};
+    use dbx::{Point, PointId, Search};
     let url = file_url("vectors-old-catalog.db");
     {
         let db = Dbx::connect(&url).await.unwrap();
