@@ -54,3 +54,50 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
         None => s,
     }
 }
+
+/// A size in bytes: a whole number, optionally followed by a unit (`B`,
+/// `kB`, `KiB`, `MB`, `MiB`, `GB`, `GiB`, `TB`, `TiB`, in any case, a
+/// space allowed before it); `None` if malformed or too large for a `u64`.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return None,
+    };
+    num.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_units_and_reject_the_rest() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("512KB"), Some(512_000));
+        assert_eq!(parse_size("2 gb"), Some(2_000_000_000));
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5GiB",
+            "12 parsecs",
+            "99999999999999999999",
+            "99999999 TiB",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -95,27 +95,6 @@ fn one_of(name: &str, value: Option<&str>, allowed: &[&str]) -> Result<Option<St
     }
 }
 
-/// A size in bytes: a whole number, optionally followed by a unit (`B`,
-/// `kB`, `KiB`, `MB`, `MiB`, `GB`, `GiB`, `TB`, `TiB`, in any case).
-fn parse_bytes(v: &str) -> Option<u64> {
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "kib" => 1 << 10,
-        "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => return None,
-    };
-    num.parse::<u64>().ok()?.checked_mul(factor)
-}
-
 /// Whether `name` is a plain SQL identifier: letters, digits and `_`, not
 /// starting with a digit, at most 63 characters.
 fn is_identifier(name: &str) -> bool {
@@ -135,15 +114,9 @@ impl SqliteBackend {
                 "parameter `kv_table` must be a plain identifier (letters, digits, _), got {kv_table:?}"
             )));
         }
-        let mirror_max_bytes = match options.param("vector_mirror_max_bytes") {
-            None => DEFAULT_VECTOR_MIRROR_MAX_BYTES,
-            Some(v) => parse_bytes(v).ok_or_else(|| {
-                Error::invalid_config(format!(
-                    "parameter `vector_mirror_max_bytes` must be a size such as 512MiB, 1GB or \
-                     100000000 (0 turns vector mirrors off), got {v:?}"
-                ))
-            })?,
-        };
+        let mirror_max_bytes = options
+            .param_bytes("vector_mirror_max_bytes")?
+            .unwrap_or(DEFAULT_VECTOR_MIRROR_MAX_BYTES);
         let max_size = options.pool_max_size().unwrap_or(DEFAULT_POOL_SIZE);
         let pool = Arc::new(Pool::new(
             config,
@@ -304,25 +277,6 @@ mod tests {
         ] {
             assert!(!is_identifier(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("0"), Some(0));
-        assert_eq!(parse_bytes("1000"), Some(1000));
-        assert_eq!(parse_bytes("512MiB"), Some(512 << 20));
-        assert_eq!(parse_bytes("2 gb"), Some(2_000_000_000));
-        for bad in [
-            "",
-            "MiB",
-            "-1",
-            "1.5GiB",
-            "12 parsecs",
-            "99999999999999999999",
-        ] {
-            assert_eq!(parse_bytes(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_bytes("99999999 TiB"), None);
     }
 
     #[test]

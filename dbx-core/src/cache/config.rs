@@ -59,22 +59,7 @@ pub(crate) const PARAMS: &[(&str, &str)] = &[
 
 /// `64MiB`, `512KB`, `1GB`, or a number of bytes.
 pub(crate) fn parse_bytes(field: &str, v: &str) -> Result<u64> {
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "kib" => 1 << 10,
-        "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => 0,
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
+    crate::util::parse_size(v)
         .filter(|n| *n > 0)
         .ok_or_else(|| {
             Error::invalid_config(format!(

@@ -470,6 +470,21 @@ impl ConnectOptions {
             .transpose()
     }
 
+    /// A parameter parsed as a size in bytes (`64MiB`, `512KB`, `1GB`, or a
+    /// number of bytes), if given.
+    pub fn param_bytes(&self, name: &str) -> Result<Option<u64>> {
+        self.param(name)
+            .map(|v| {
+                crate::util::parse_size(v).ok_or_else(|| {
+                    Error::invalid_config(format!(
+                        "parameter `{name}` must be a size such as 64MiB, 512KB, 1GB or a number of bytes, got {:?}",
+                        truncate(v, 40)
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// A parameter parsed as a boolean (`true/false/1/0/yes/no/on/off`), if given.
     pub fn param_bool(&self, name: &str) -> Result<Option<bool>> {
         self.param(name)
