@@ -27,32 +27,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
-ALL=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf riscv64gc-unknown-linux-gnu
-  x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+source scripts/targets.sh
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
+[ ${#targets[@]} -gt 0 ] || targets=("${EDGE_TARGETS[@]}")
 REDIS_URL="${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 POSTGRES_URL="${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 step() { printf '\n==> %s\n' "$*"; }
-
-# The settings of one target: its C compiler and flags, linker, qemu and sysroot.
-configure() { # TARGET
-  cflags=""; qemu=""; sysroot=""
-  case "$1" in
-    aarch64-unknown-linux-gnu) gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64; sysroot=/usr/aarch64-linux-gnu ;;
-    armv7-unknown-linux-gnueabihf) gcc=arm-linux-gnueabihf-gcc; qemu=qemu-arm; sysroot=/usr/arm-linux-gnueabihf ;;
-    riscv64gc-unknown-linux-gnu) gcc=riscv64-linux-gnu-gcc; qemu=qemu-riscv64; sysroot=/usr/riscv64-linux-gnu ;;
-    x86_64-unknown-linux-musl) gcc=musl-gcc ;;
-    aarch64-unknown-linux-musl)
-      gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64
-      local inc
-      inc=$(aarch64-linux-gnu-gcc -print-file-name=include)
-      cflags="-nostdinc -isystem $inc -isystem /usr/include/aarch64-linux-musl" ;;
-    *) echo "unknown target $1 (known: ${ALL[*]})" >&2; exit 2 ;;
-  esac
-}
 
 # --- prerequisites ------------------------------------------------------------
 apt_missing=()

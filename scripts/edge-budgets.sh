@@ -20,29 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
-HOST=x86_64-unknown-linux-gnu
-ALL=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf riscv64gc-unknown-linux-gnu
-  x86_64-unknown-linux-musl aarch64-unknown-linux-musl "$HOST")
+source scripts/targets.sh
+HOST=$HOST_TARGET
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
+[ ${#targets[@]} -gt 0 ] || targets=("${EDGE_TARGETS[@]}" "$HOST")
 REDIS_URL="${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 POSTGRES_URL="${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PROFILE=release-small
-
-configure() { # TARGET: gcc, cflags, qemu, sysroot (as in scripts/cross.sh)
-  cflags=""; qemu=""; sysroot=""; gcc=""
-  case "$1" in
-    aarch64-unknown-linux-gnu) gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64; sysroot=/usr/aarch64-linux-gnu ;;
-    armv7-unknown-linux-gnueabihf) gcc=arm-linux-gnueabihf-gcc; qemu=qemu-arm; sysroot=/usr/arm-linux-gnueabihf ;;
-    riscv64gc-unknown-linux-gnu) gcc=riscv64-linux-gnu-gcc; qemu=qemu-riscv64; sysroot=/usr/riscv64-linux-gnu ;;
-    x86_64-unknown-linux-musl) gcc=musl-gcc ;;
-    aarch64-unknown-linux-musl)
-      gcc=aarch64-linux-gnu-gcc; qemu=qemu-aarch64
-      cflags="-nostdinc -isystem $(aarch64-linux-gnu-gcc -print-file-name=include) -isystem /usr/include/aarch64-linux-musl" ;;
-    "$HOST") ;;
-    *) echo "unknown target $1" >&2; exit 2 ;;
-  esac
-}
 
 build() { # TARGET FEATURES EXAMPLE...
   local t=$1 features=$2; shift 2
