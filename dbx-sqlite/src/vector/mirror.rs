@@ -305,31 +305,22 @@ pub(crate) fn scan_mirror(
             .with_backend(crate::error::BACKEND));
         }
         let score = distance.score(query, stored);
-        if threshold.is_some_and(|t| !distance.within(score, t)) {
+        let Some(key) = admissible(top, distance, threshold, score) else {
             continue;
-        }
-        let key = rank_key(distance, score);
-        if !top.may_admit(key) {
-            continue;
-        }
+        };
         let id = m.ids[i];
         if !top.admits(key, id) {
             continue;
         }
         let rowid = m.rowids[i];
-        let payload = match (filter, payloads.as_mut()) {
-            (Some(f), Some(st)) => {
-                let mut rows = st.query(params![rowid]).map_err(map_err)?;
-                let Some(r) = rows.next().map_err(map_err)? else {
-                    return Err(vanished());
-                };
-                let p = parse_payload(r.get_ref(0).map_err(map_err)?)?;
-                if !f.matches(id, &p) {
-                    continue;
-                }
-                include.payload.then_some(p)
-            }
-            _ => None,
+        let Some(payload) = filtered(filter, include, id, || {
+            let st = payloads.as_mut().ok_or_else(vanished)?;
+            let mut rows = st.query(params![rowid]).map_err(map_err)?;
+            let r = rows.next().map_err(map_err)?.ok_or_else(vanished)?;
+            parse_payload(r.get_ref(0).map_err(map_err)?)
+        })?
+        else {
+            continue;
         };
         top.push(Candidate {
             key,

@@ -155,6 +155,36 @@ pub(crate) fn search_on(
     Ok(out)
 }
 
+/// The rank key of `score` if a point with it may enter `top`: within the
+/// search's threshold and not worse than the worst point kept.
+pub(crate) fn admissible(
+    top: &TopK,
+    distance: Distance,
+    threshold: Option<f32>,
+    score: f32,
+) -> Option<f32> {
+    if threshold.is_some_and(|t| !distance.within(score, t)) {
+        return None;
+    }
+    let key = rank_key(distance, score);
+    top.may_admit(key).then_some(key)
+}
+
+/// `None` if the point fails the search's payload filter; else the payload
+/// to keep with it (read through `payload` only when there is a filter).
+pub(crate) fn filtered(
+    filter: Option<&Filter>,
+    include: Include,
+    id: PointId,
+    payload: impl FnOnce() -> Result<Map<String, Value>>,
+) -> Result<Option<Option<Map<String, Value>>>> {
+    let Some(f) = filter else {
+        return Ok(Some(None));
+    };
+    let p = payload()?;
+    Ok(f.matches(id, &p).then(|| include.payload.then_some(p)))
+}
+
 /// The best `limit` points by one pass over the table's rows.
 #[allow(clippy::too_many_arguments)]
 fn scan_rows(
@@ -179,26 +209,18 @@ fn scan_rows(
     while let Some(r) = rows.next().map_err(map_err)? {
         decode_into(blob(r.get_ref(2).map_err(map_err)?, "vector")?, &mut stored)?;
         let score = distance.score(query, &stored);
-        if threshold.is_some_and(|t| !distance.within(score, t)) {
+        let Some(key) = admissible(top, distance, threshold, score) else {
             continue;
-        }
-        let key = rank_key(distance, score);
-        if !top.may_admit(key) {
-            continue;
-        }
+        };
         let id = decode_id(blob(r.get_ref(1).map_err(map_err)?, "point id")?)?;
         if !top.admits(key, id) {
             continue;
         }
-        let payload = match filter {
-            Some(f) => {
-                let p = parse_payload(r.get_ref(3).map_err(map_err)?)?;
-                if !f.matches(id, &p) {
-                    continue;
-                }
-                include.payload.then_some(p)
-            }
-            None => None,
+        let Some(payload) = filtered(filter, include, id, || {
+            parse_payload(r.get_ref(3).map_err(map_err)?)
+        })?
+        else {
+            continue;
         };
         top.push(Candidate {
             key,
