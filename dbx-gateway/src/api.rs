@@ -67,7 +67,7 @@ impl AppState {
         let pg = self.security().authorize(p, db, cap, access)?;
         let d = self.db(db)?;
         // `SET LOCAL ROLE` means something only to PostgreSQL.
-        let pg = pg.filter(|_| d.backend_name() == "postgres");
+        let pg = pg.filter(|_| d.backend_name() == "postgresql");
         Ok((d, pg))
     }
 }
