@@ -230,6 +230,9 @@ pub(crate) struct LogConfig {
     pub(crate) format: String,
     /// A tracing filter (`info`, `dbx_gateway=debug,info`); `RUST_LOG` overrides it.
     pub(crate) filter: String,
+    /// Log each span as it closes (the request's, and dbx's operation spans
+    /// under it), with its duration.
+    pub(crate) span_events: bool,
 }
 
 impl Default for LogConfig {
@@ -237,6 +240,7 @@ impl Default for LogConfig {
         LogConfig {
             format: "text".into(),
             filter: "info".into(),
+            span_events: false,
         }
     }
 }

@@ -114,8 +114,14 @@ fn init_logging(cfg: &GatewayConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let spans = if cfg.log.span_events {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
         .with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         builder

@@ -448,6 +448,21 @@ async fn check_validates_without_connecting_and_never_prints_secrets() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("1 database(s) (main)"), "{stdout}");
+    // Or the databases of a dbx.toml beside it.
+    std::fs::write(
+        d.join("dbx.toml"),
+        "[databases.a]\nurl = \"sqlite::memory:\"\n[databases.b]\nurl = \"sqlite::memory:\"\n",
+    )
+    .unwrap();
+    let out = run(&format!("dbx_toml = \"dbx.toml\"\n{BASE}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 database(s) (a, b)"));
+    let out = run(&format!("dbx_toml = \"dbx.toml\"\n{good}"));
+    assert_eq!(out.status.code(), Some(2), "both forms at once are refused");
     let bad = [
         (
             good.replace("access = \"read\"", "access = \"maybe\""),
@@ -490,5 +505,46 @@ async fn check_validates_without_connecting_and_never_prints_secrets() {
             !stderr.contains("pg-password-123") && !stderr.contains(SECRET),
             "{stderr}"
         );
+    }
+}
+
+#[tokio::test]
+async fn json_logs_nest_dbx_operation_spans_under_the_request() {
+    let gw = Gateway::start(&format!(
+        "[log]\nformat = \"json\"\nspan_events = true\n{DB}"
+    ))
+    .await;
+    let admin = token("ada", &["admin"]);
+    let r = gw
+        .http
+        .put(gw.url("/v1/db/main/kv/traced"))
+        .bearer_auth(&admin)
+        .header("x-request-id", "trace-me-42")
+        .json(&json!({"value": "v"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = gw.log().lines().any(|l| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                return false;
+            };
+            v["span"]["name"] == "db.operation"
+                && v["span"]["db.operation.name"] == "kv.set"
+                && v["spans"][0]["name"] == "request"
+                && v["spans"][0]["request_id"] == "trace-me-42"
+                && v["spans"][0]["principal"] == "ada"
+        });
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dbx span under the request:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
