@@ -31,6 +31,10 @@ pub(crate) struct GatewayConfig {
     pub(crate) dbx_toml: Option<PathBuf>,
     /// Or the `[databases.*]` tables themselves.
     pub(crate) databases: Option<toml::Table>,
+    /// Database passwords read from files: database name → file. Given to
+    /// dbx as `DBX_DATABASES__<NAME>__PASSWORD`, never printed.
+    #[serde(default)]
+    pub(crate) password_files: BTreeMap<String, PathBuf>,
     /// Whether /metrics needs no token (default true: scrapers rarely carry one).
     #[serde(default = "yes")]
     pub(crate) public_metrics: bool,
@@ -304,6 +308,9 @@ impl GatewayConfig {
         if let Some(p) = &mut self.dbx_toml {
             fix(p);
         }
+        for p in self.password_files.values_mut() {
+            fix(p);
+        }
         if let Some(p) = &mut self.auth.jwks_file {
             fix(p);
         }
@@ -362,6 +369,26 @@ impl GatewayConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The environment dbx reads its overrides from: the process's, plus
+    /// the passwords of `password_files`.
+    pub(crate) fn database_env(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut env: Vec<(String, String)> = std::env::vars().collect();
+        for (name, path) in &self.password_files {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                err(format!(
+                    "password_files.{name}: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let password = text.trim_end_matches(['\n', '\r']).to_owned();
+            env.push((
+                format!("DBX_DATABASES__{}__PASSWORD", name.to_uppercase()),
+                password,
+            ));
+        }
+        Ok(env)
     }
 
     /// The `[databases.*]` as dbx.toml text, and the name to use in errors.

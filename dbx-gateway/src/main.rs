@@ -87,8 +87,9 @@ async fn main() -> ExitCode {
 /// `--check`: everything but connecting.
 fn check(cfg: &GatewayConfig, path: &Path) -> Result<String, String> {
     let (text, origin) = cfg.databases_toml(path).map_err(|e| e.to_string())?;
-    let entries = dbx::config::parse_for(&text, &origin, std::env::vars(), &dbx::registry())
-        .map_err(|e| e.to_string())?;
+    let env = cfg.database_env().map_err(|e| e.to_string())?;
+    let entries =
+        dbx::config::parse_for(&text, &origin, env, &dbx::registry()).map_err(|e| e.to_string())?;
     let names: Vec<String> = entries.iter().map(|(n, _)| n.clone()).collect();
     Security::from_config(cfg, &names).map_err(|e| e.to_string())?;
     if let Some(tls) = &cfg.tls {
@@ -171,7 +172,8 @@ async fn run(cfg: GatewayConfig, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("metrics: {e}"))?;
     let (text, origin) = cfg.databases_toml(path).map_err(|e| e.to_string())?;
     let registry = dbx::registry();
-    let dbs = dbx::Databases::from_toml_with(&text, &origin, std::env::vars(), &registry)
+    let env = cfg.database_env().map_err(|e| e.to_string())?;
+    let dbs = dbx::Databases::from_toml_with(&text, &origin, env, &registry)
         .await
         .map_err(|e| e.to_string())?;
     let dbs = Arc::new(dbs);

@@ -495,6 +495,10 @@ async fn check_validates_without_connecting_and_never_prints_secrets() {
             "postgres_role",
         ),
         (format!("{good}\nunknown_key = 1\n"), "unknown_key"),
+        (
+            format!("password_files = {{ main = \"missing.pass\" }}\n{good}"),
+            "password_files.main",
+        ),
     ];
     for (config, needle) in bad {
         let out = run(&config);
