@@ -552,3 +552,31 @@ async fn json_logs_nest_dbx_operation_spans_under_the_request() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn per_ip_limit_applies_before_auth() {
+    let gw = Gateway::start(&format!(
+        "[rate_limit]\nper_ip = {{ requests = 2, per_secs = 3600 }}\n{DB}"
+    ))
+    .await;
+    // Token guessing from one address is limited too.
+    for _ in 0..2 {
+        let (s, _) = gw
+            .send(Method::GET, "/v1/databases", Some("bogus"), None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, v) = gw
+        .send(
+            Method::GET,
+            "/v1/databases",
+            Some(&token("ada", &["admin"])),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["kind"], "rate_limited");
+    // The service endpoints stay reachable for probes.
+    let (s, _) = gw.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
