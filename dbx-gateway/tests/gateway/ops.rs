@@ -580,3 +580,36 @@ async fn per_ip_limit_applies_before_auth() {
     let (s, _) = gw.send(Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let gw = Gateway::start(&format!(
+        "[cors]\nallow_origins = [\"https://app.example\"]\nmax_age_secs = 600\n{DB}"
+    ))
+    .await;
+    let preflight = |origin: &'static str| {
+        gw.http
+            .request(Method::OPTIONS, gw.url("/v1/db/main/sql/query"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let r = preflight("https://app.example").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(r.headers()["access-control-max-age"], "600");
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let r = preflight("https://evil.example").await.unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+}
