@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;
 mod error;
@@ -55,7 +56,7 @@ pub const DEFAULT_HNSW_M: usize = 16;
 pub const DEFAULT_HNSW_EF_CONSTRUCTION: usize = 200;
 /// Default `hnsw_ef_search`: the candidate list while searching (at least
 /// four times the search's limit is used).
-pub const DEFAULT_HNSW_EF_SEARCH: usize = 64;
+pub const DEFAULT_HNSW_EF_SEARCH: usize = 128;
 /// Default `vector_index_min_points`: collections with fewer points are
 /// searched exactly even with `vector_index=hnsw`.
 pub const DEFAULT_VECTOR_INDEX_MIN_POINTS: usize = 10_000;
@@ -230,6 +231,41 @@ fn index_config(
         ef_search,
         min_points,
     }))
+}
+
+/// What the approximate vector index of one database has done (feature
+/// `hnsw`; see the crate README).
+#[cfg(feature = "hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hnsw")))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VectorIndexStats {
+    /// Searches answered through an HNSW graph (the others scanned exactly).
+    pub searches_answered: u64,
+    /// Graphs built from scratch (first builds and rebuilds).
+    pub graphs_built: u64,
+    /// Points in the graphs held now, tombstones included.
+    pub graph_points: u64,
+    /// Of those, the points still in their collections.
+    pub live_points: u64,
+}
+
+#[cfg(feature = "hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hnsw")))]
+impl SqliteBackend {
+    /// The approximate index's counters, or `None` without
+    /// `vector_index=hnsw` in the URL.
+    pub fn vector_index_stats(&self) -> Option<VectorIndexStats> {
+        self.vectors.indexes().map(|ix| {
+            let (graph_points, live_points) = ix.points();
+            VectorIndexStats {
+                searches_answered: ix.answered(),
+                graphs_built: ix.built(),
+                graph_points,
+                live_points,
+            }
+        })
+    }
 }
 
 fn open_config(options: &ConnectOptions) -> Result<OpenConfig> {

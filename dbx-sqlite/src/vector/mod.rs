@@ -113,6 +113,12 @@ impl SqliteVectors {
         }
     }
 
+    /// The approximate indexes, if the URL asked for them.
+    #[cfg(feature = "hnsw")]
+    pub(crate) fn indexes(&self) -> Option<&Arc<Indexes>> {
+        self.indexes.as_ref()
+    }
+
     /// Run `f` with the catalog in place, on a pooled connection, for a
     /// collection name checked here too (it becomes part of SQL text).
     async fn run<R, F>(&self, name: Option<&str>, f: F) -> Result<R>
