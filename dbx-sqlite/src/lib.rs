@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;
 mod error;
@@ -42,7 +43,23 @@ const PARAMS: &[&str] = &[
     "statement_cache_capacity",
     "mmap_size",
     "vector_mirror_max_bytes",
+    "vector_index",
+    "hnsw_m",
+    "hnsw_ef_construction",
+    "hnsw_ef_search",
+    "vector_index_min_points",
 ];
+
+/// Default `hnsw_m`: links per point and layer (twice that on the bottom layer).
+pub const DEFAULT_HNSW_M: usize = 16;
+/// Default `hnsw_ef_construction`: the candidate list while inserting.
+pub const DEFAULT_HNSW_EF_CONSTRUCTION: usize = 200;
+/// Default `hnsw_ef_search`: the candidate list while searching (at least
+/// four times the search's limit is used).
+pub const DEFAULT_HNSW_EF_SEARCH: usize = 128;
+/// Default `vector_index_min_points`: collections with fewer points are
+/// searched exactly even with `vector_index=hnsw`.
+pub const DEFAULT_VECTOR_INDEX_MIN_POINTS: usize = 10_000;
 
 /// The SQLite driver: serves the `sqlite` scheme.
 #[derive(Debug, Default, Clone, Copy)]
@@ -117,6 +134,7 @@ impl SqliteBackend {
         let mirror_max_bytes = options
             .param_bytes("vector_mirror_max_bytes")?
             .unwrap_or(DEFAULT_VECTOR_MIRROR_MAX_BYTES);
+        let index = index_config(options, mirror_max_bytes)?;
         let max_size = options.pool_max_size().unwrap_or(DEFAULT_POOL_SIZE);
         let pool = Arc::new(Pool::new(
             config,
@@ -135,8 +153,117 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             sql: Arc::new(SqliteSql { pool: pool.clone() }),
             kv: Arc::new(SqliteKv::new(pool.clone(), kv_table)),
-            vectors: Arc::new(SqliteVectors::new(pool.clone(), mirror_max_bytes)),
+            vectors: Arc::new(SqliteVectors::new(pool.clone(), mirror_max_bytes, index)),
             pool,
+        })
+    }
+}
+
+/// The approximate index the URL asks for (`vector_index=hnsw` and its
+/// settings), checked whether or not the `hnsw` feature is compiled in.
+fn index_config(
+    options: &ConnectOptions,
+    mirror_max_bytes: u64,
+) -> Result<Option<vector::IndexConfig>> {
+    let whole = |name: &str, default: usize, min: usize, max: usize| -> Result<usize> {
+        match options.param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid_config(format!(
+                        "parameter `{name}` must be a whole number from {min} to {max}, got {v:?}"
+                    ))
+                }),
+        }
+    };
+    let enabled = one_of(
+        "vector_index",
+        options.param("vector_index"),
+        &["hnsw", "none"],
+    )?;
+    let m = whole("hnsw_m", DEFAULT_HNSW_M, 2, 128)?;
+    let ef_construction = whole(
+        "hnsw_ef_construction",
+        DEFAULT_HNSW_EF_CONSTRUCTION,
+        1,
+        10_000,
+    )?;
+    let ef_search = whole("hnsw_ef_search", DEFAULT_HNSW_EF_SEARCH, 1, 10_000)?;
+    let min_points = whole(
+        "vector_index_min_points",
+        DEFAULT_VECTOR_INDEX_MIN_POINTS,
+        0,
+        usize::MAX,
+    )?;
+    if enabled.as_deref() != Some("hnsw") {
+        for p in [
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "hnsw_ef_search",
+            "vector_index_min_points",
+        ] {
+            if options.param(p).is_some() {
+                return Err(Error::invalid_config(format!(
+                    "parameter `{p}` applies only with vector_index=hnsw"
+                )));
+            }
+        }
+        return Ok(None);
+    }
+    if !cfg!(feature = "hnsw") {
+        return Err(Error::invalid_config(
+            "parameter `vector_index=hnsw` needs dbx-sqlite's cargo feature `hnsw` \
+             (`sqlite-hnsw` on the dbx crate), which this build does not have",
+        ));
+    }
+    if mirror_max_bytes == 0 {
+        return Err(Error::invalid_config(
+            "parameter `vector_index=hnsw` needs the in-memory mirrors it is built from: \
+             `vector_mirror_max_bytes` cannot be 0 with it",
+        ));
+    }
+    Ok(Some(vector::IndexConfig {
+        m,
+        ef_construction,
+        ef_search,
+        min_points,
+    }))
+}
+
+/// What the approximate vector index of one database has done (feature
+/// `hnsw`; see the crate README).
+#[cfg(feature = "hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hnsw")))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VectorIndexStats {
+    /// Searches answered through an HNSW graph (the others scanned exactly).
+    pub searches_answered: u64,
+    /// Graphs built from scratch (first builds and rebuilds).
+    pub graphs_built: u64,
+    /// Points in the graphs held now, tombstones included.
+    pub graph_points: u64,
+    /// Of those, the points still in their collections.
+    pub live_points: u64,
+}
+
+#[cfg(feature = "hnsw")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hnsw")))]
+impl SqliteBackend {
+    /// The approximate index's counters, or `None` without
+    /// `vector_index=hnsw` in the URL.
+    pub fn vector_index_stats(&self) -> Option<VectorIndexStats> {
+        self.vectors.indexes().map(|ix| {
+            let (graph_points, live_points) = ix.points();
+            VectorIndexStats {
+                searches_answered: ix.answered(),
+                graphs_built: ix.built(),
+                graph_points,
+                live_points,
+            }
         })
     }
 }
@@ -276,6 +403,58 @@ mod tests {
             &"x".repeat(64),
         ] {
             assert!(!is_identifier(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn index_parameters() {
+        let cfg = |u: &str| index_config(&ConnectOptions::from_url(u).unwrap(), 1 << 20);
+        assert!(cfg("sqlite::memory:").unwrap().is_none());
+        assert!(cfg("sqlite::memory:?vector_index=none").unwrap().is_none());
+        let on = cfg("sqlite::memory:?vector_index=hnsw");
+        if cfg!(feature = "hnsw") {
+            let c = on.unwrap().unwrap();
+            assert_eq!(c.m, DEFAULT_HNSW_M);
+            assert_eq!(c.ef_search, DEFAULT_HNSW_EF_SEARCH);
+            assert_eq!(c.min_points, DEFAULT_VECTOR_INDEX_MIN_POINTS);
+            let c = cfg("sqlite::memory:?vector_index=HNSW&hnsw_m=8&hnsw_ef_construction=50&hnsw_ef_search=20&vector_index_min_points=0")
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (c.m, c.ef_construction, c.ef_search, c.min_points),
+                (8, 50, 20, 0)
+            );
+        } else {
+            let e = on.unwrap_err();
+            assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig);
+            assert!(e.message().contains("feature `hnsw`"), "{e}");
+        }
+        for (bad, names) in [
+            ("vector_index=annoy", "vector_index"),
+            ("vector_index=hnsw&hnsw_m=1", "hnsw_m"),
+            ("vector_index=hnsw&hnsw_m=1000", "hnsw_m"),
+            (
+                "vector_index=hnsw&hnsw_ef_construction=0",
+                "hnsw_ef_construction",
+            ),
+            ("vector_index=hnsw&hnsw_ef_search=many", "hnsw_ef_search"),
+            (
+                "vector_index=hnsw&vector_index_min_points=-5",
+                "vector_index_min_points",
+            ),
+            ("hnsw_m=8", "hnsw_m"),
+        ] {
+            let e = cfg(&format!("sqlite::memory:?{bad}")).unwrap_err();
+            assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig, "{bad}");
+            assert!(e.message().contains(&format!("`{names}`")), "{bad}: {e}");
+        }
+        if cfg!(feature = "hnsw") {
+            let e = index_config(
+                &ConnectOptions::from_url("sqlite::memory:?vector_index=hnsw").unwrap(),
+                0,
+            )
+            .unwrap_err();
+            assert!(e.message().contains("vector_mirror_max_bytes"), "{e}");
         }
     }
 

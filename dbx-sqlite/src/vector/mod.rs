@@ -40,10 +40,14 @@
 //! A long scan is stopped at the operation deadline: by the pool's progress
 //! handler in SQLite, by a check every 4096 points in a mirror.
 
+#[cfg(feature = "hnsw")]
+mod hnsw;
 mod mirror;
 mod search;
 mod storage;
 
+#[cfg(feature = "hnsw")]
+pub(crate) use hnsw::Indexes;
 pub(crate) use mirror::*;
 pub(crate) use search::*;
 pub(crate) use storage::*;
@@ -64,22 +68,55 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The approximate index's settings (URL parameters `vector_index=hnsw`,
+/// `hnsw_m`, `hnsw_ef_construction`, `hnsw_ef_search`,
+/// `vector_index_min_points`).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "hnsw"), allow(dead_code))]
+pub(crate) struct IndexConfig {
+    pub(crate) m: usize,
+    pub(crate) ef_construction: usize,
+    pub(crate) ef_search: usize,
+    pub(crate) min_points: usize,
+}
+
+/// Without the `hnsw` feature there are no indexes (and no value of this type).
+#[cfg(not(feature = "hnsw"))]
+#[derive(Debug)]
+pub(crate) enum Indexes {}
+
 #[derive(Debug)]
 pub(crate) struct SqliteVectors {
     pool: Arc<Pool>,
     /// Whether the catalog is known to exist.
     ready: AtomicBool,
     mirrors: Arc<Mirrors>,
+    indexes: Option<Arc<Indexes>>,
 }
 
 impl SqliteVectors {
-    /// Vectors on `pool`, with mirrors of at most `mirror_max_bytes` in all.
-    pub(crate) fn new(pool: Arc<Pool>, mirror_max_bytes: u64) -> Self {
+    /// Vectors on `pool`, with mirrors of at most `mirror_max_bytes` in all
+    /// and, with the `hnsw` feature, the approximate index `index` asks for.
+    pub(crate) fn new(pool: Arc<Pool>, mirror_max_bytes: u64, index: Option<IndexConfig>) -> Self {
+        #[cfg(feature = "hnsw")]
+        let indexes = index.map(|c| Arc::new(Indexes::new(c)));
+        #[cfg(not(feature = "hnsw"))]
+        let indexes = {
+            let _ = index;
+            None
+        };
         SqliteVectors {
             pool,
             ready: AtomicBool::new(false),
             mirrors: Arc::new(Mirrors::new(mirror_max_bytes)),
+            indexes,
         }
+    }
+
+    /// The approximate indexes, if the URL asked for them.
+    #[cfg(feature = "hnsw")]
+    pub(crate) fn indexes(&self) -> Option<&Arc<Indexes>> {
+        self.indexes.as_ref()
     }
 
     /// Run `f` with the catalog in place, on a pooled connection, for a
@@ -180,7 +217,13 @@ impl VectorStore for SqliteVectors {
             Ok(n > 0)
         })
         .await
-        .inspect(|_| self.mirrors.forget(checked))
+        .inspect(|_| {
+            self.mirrors.forget(checked);
+            #[cfg(feature = "hnsw")]
+            if let Some(ix) = &self.indexes {
+                ix.forget(checked);
+            }
+        })
     }
 
     async fn list_collections(&self) -> Result<Vec<String>> {
@@ -292,12 +335,15 @@ impl VectorStore for SqliteVectors {
         let name = collection.to_owned();
         let search = search.clone();
         let mirrors = self.mirrors.clone();
+        let indexes = self.indexes.clone();
         self.run(Some(collection), move |c| {
-            search_on(c, &mirrors, &name, &search)
+            search_on(c, &mirrors, indexes.as_ref(), &name, &search)
         })
         .await
     }
 }
 
+#[cfg(all(test, feature = "hnsw"))]
+mod hnsw_tests;
 #[cfg(test)]
 mod tests;

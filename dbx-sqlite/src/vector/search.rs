@@ -98,6 +98,7 @@ impl TopK {
 pub(crate) fn search_on(
     c: &Conn,
     mirrors: &Mirrors,
+    indexes: Option<&Arc<Indexes>>,
     name: &str,
     search: &Search,
 ) -> Result<Vec<ScoredPoint>> {
@@ -116,7 +117,18 @@ pub(crate) fn search_on(
     let threshold = search.threshold();
     let include = search.include();
     let mut top = TopK::new(search.limit());
+    #[cfg(not(feature = "hnsw"))]
+    let _ = indexes;
     match mirrors.get(&tx, name, &table, &meta)? {
+        // The approximate index: only without a payload filter (a filtered
+        // search scans the mirror exactly).
+        #[cfg(feature = "hnsw")]
+        Some(m)
+            if filter.is_none()
+                && indexes.is_some_and(|ix| {
+                    ix.view(name, &m)
+                        .is_some_and(|v| ix.search(name, &v, &m, &query, threshold, &mut top))
+                }) => {}
         Some(m) => scan_mirror(
             c, &tx, &table, &m, &query, filter, threshold, include, &mut top,
         )?,

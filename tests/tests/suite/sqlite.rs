@@ -55,6 +55,88 @@ mod file_vector {
     dbx_tests::vector_conformance!(crate::sqlite::file);
 }
 
+/// The approximate index on for every collection, however small.
+#[cfg(feature = "sqlite-hnsw")]
+const HNSW: &str = "vector_index=hnsw&vector_index_min_points=0";
+
+#[cfg(feature = "sqlite-hnsw")]
+async fn memory_hnsw() -> Dbx {
+    Dbx::connect(&format!("sqlite::memory:?{HNSW}"))
+        .await
+        .unwrap()
+}
+
+#[cfg(feature = "sqlite-hnsw")]
+async fn file_hnsw() -> Dbx {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let path = dir.path().join(format!("{}.db", dbx_tests::table("hnsw")));
+    Dbx::connect(&format!("sqlite://{}?{HNSW}", path.display()))
+        .await
+        .unwrap()
+}
+
+#[cfg(feature = "sqlite-hnsw")]
+mod memory_hnsw_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::memory_hnsw);
+}
+#[cfg(feature = "sqlite-hnsw")]
+mod file_hnsw_vector {
+    dbx_tests::vector_conformance!(crate::sqlite::file_hnsw);
+}
+
+/// The conformance runs above really search through the index: the same
+/// connection answers a conformance-sized search through it.
+#[cfg(feature = "sqlite-hnsw")]
+#[tokio::test]
+async fn hnsw_urls_answer_searches_through_the_index() {
+    use dbx::vector::{Distance, Point, Search};
+    for db in [memory_hnsw().await, file_hnsw().await] {
+        let c = db.vectors().unwrap().collection("hnsw_used");
+        c.create(8, Distance::Cosine).await.unwrap();
+        let points: Vec<Point> = (0..40u64)
+            .map(|i| Point::new(i, dbx_tests::vector::pseudo(i, 8)))
+            .collect();
+        c.upsert(&points).await.unwrap();
+        let stats = || {
+            db.database()
+                .backend_as::<dbx::sqlite::SqliteBackend>()
+                .unwrap()
+                .vector_index_stats()
+                .unwrap()
+        };
+        assert_eq!(stats().searches_answered, 0);
+        let hits = c
+            .search(&Search::new(dbx_tests::vector::pseudo(7, 8), 3))
+            .await
+            .unwrap();
+        assert_eq!(hits[0].id, dbx::vector::PointId::Num(7));
+        assert_eq!(stats().searches_answered, 1);
+        assert_eq!(stats().graphs_built, 1);
+        assert_eq!(stats().live_points, 40);
+    }
+    // Without the parameter there is no index.
+    let plain = memory().await;
+    let backend = plain.database().backend_as::<dbx::sqlite::SqliteBackend>();
+    assert!(backend.unwrap().vector_index_stats().is_none());
+}
+
+#[cfg(feature = "sqlite-hnsw")]
+#[tokio::test]
+async fn bad_hnsw_parameters_are_invalid_config() {
+    for url in [
+        "sqlite::memory:?vector_index=faiss",
+        "sqlite::memory:?vector_index=hnsw&hnsw_m=0",
+        "sqlite::memory:?vector_index=hnsw&hnsw_ef_search=",
+        "sqlite::memory:?vector_index=hnsw&hnsw_ef_construction=lots",
+        "sqlite::memory:?vector_index=hnsw&vector_index_min_points=1.5",
+        "sqlite::memory:?hnsw_ef_search=10",
+        "sqlite::memory:?vector_index=hnsw&vector_mirror_max_bytes=0",
+    ] {
+        expect_kind(Dbx::connect(url).await, ErrorKind::InvalidConfig);
+    }
+}
+
 #[tokio::test]
 async fn memory_database_is_shared_by_all_connections_and_private_to_its_handle() {
     use futures_util::StreamExt;
