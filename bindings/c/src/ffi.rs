@@ -175,23 +175,23 @@ pub unsafe extern "C" fn dbx_kv_get(
     found_out: *mut c_int,
 ) -> c_int {
     guard(|| {
-        // SAFETY: the caller promises db is NULL or a live handle.
-        let db = unsafe { handle(db) }?;
-        // SAFETY: the caller promises key is NULL or NUL-terminated.
-        let key = unsafe { text(key, "key") }?;
         if len_out.is_null() {
             return Err(Failure::null("len_out"));
         }
         if found_out.is_null() {
             return Err(Failure::null("found_out"));
         }
-        if buf.is_null() && cap > 0 {
-            return Err(Failure::null("buf (with cap > 0)"));
-        }
         // SAFETY: both checked not NULL; the caller promises they are writable.
         unsafe {
             len_out.write(0);
             found_out.write(0);
+        }
+        // SAFETY: the caller promises db is NULL or a live handle.
+        let db = unsafe { handle(db) }?;
+        // SAFETY: the caller promises key is NULL or NUL-terminated.
+        let key = unsafe { text(key, "key") }?;
+        if buf.is_null() && cap > 0 {
+            return Err(Failure::null("buf (with cap > 0)"));
         }
         let value = block_on(async { db.kv()?.get(key).await })??;
         let Some(value) = value else {
