@@ -8,7 +8,9 @@
 #   3. the whole test suite (unit, integration, conformance, benches in test
 #      mode, examples), the C binding's C programs (scripts/test-c.sh), the
 #      doctests, and the docs built with -D warnings
-#   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
+#   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree,
+#      then dbx-core built for wasm32-unknown-unknown and smoke-run under
+#      Node (scripts/wasm.sh)
 #   5. scripts/cross.sh: the examples (facade with sqlite + redis + postgres)
 #      cross-built for aarch64, armv7, riscv64 and static musl (x86_64,
 #      aarch64) and run under qemu-user against Redis and PostgreSQL
@@ -195,6 +197,10 @@ if [ -n "$forbidden" ]; then
   exit 1
 fi
 echo "ok: none found"
+
+# --- 4b. WebAssembly ---------------------------------------------------------
+step "dbx-core on wasm32-unknown-unknown, smoke-run under Node (scripts/wasm.sh)"
+bash scripts/wasm.sh
 
 # --- 5. cross builds under emulation -----------------------------------------
 if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then

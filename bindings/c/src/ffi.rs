@@ -1,6 +1,6 @@
 //! The `extern "C"` functions: the FFI boundary, and the only module where
 //! `unsafe` is allowed. Every function checks its pointers, runs inside
-//! [`guard`] (no panic crosses into C) and returns a status code.
+//! `guard` (no panic crosses into C) and returns a status code.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char, c_int};
