@@ -191,6 +191,35 @@ int dbx_kv_get(const struct dbx_db *db,
                int *found_out);
 
 /*
+ Read a key into memory the library allocates (one round trip, any size).
+
+ `*found_out` (required) is 1 when the key exists, else 0. When it
+ exists, `*value_out` (required) points to `*len_out` (required) bytes
+ to be released with `dbx_free_bytes(*value_out, *len_out)`; otherwise
+ (and on failure) `*value_out` is NULL and `*len_out` 0. An empty value
+ is a non-NULL pointer with length 0 (still freed with `dbx_free_bytes`).
+
+ # Safety
+ `db` is a live handle; `key` is NUL-terminated; `value_out`, `len_out`
+ and `found_out` are writable.
+ */
+int dbx_kv_get_alloc(const struct dbx_db *db,
+                     const char *key,
+                     uint8_t **value_out,
+                     size_t *len_out,
+                     int *found_out);
+
+/*
+ Release bytes this library returned (`dbx_kv_get_alloc`), with the
+ length it returned alongside. NULL is a no-op.
+
+ # Safety
+ `ptr` is NULL or a pointer from `dbx_kv_get_alloc` not yet freed, and
+ `len` is the length returned with it.
+ */
+void dbx_free_bytes(uint8_t *ptr, size_t len);
+
+/*
  Set a key to `value_len` bytes at `value` (binary-safe; `value` may be
  NULL when `value_len` is 0), expiring after `ttl_ms` milliseconds
  (0: no expiry).

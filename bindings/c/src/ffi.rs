@@ -221,6 +221,77 @@ pub unsafe extern "C" fn dbx_kv_get(
     })
 }
 
+/// Read a key into memory the library allocates (one round trip, any size).
+///
+/// `*found_out` (required) is 1 when the key exists, else 0. When it
+/// exists, `*value_out` (required) points to `*len_out` (required) bytes
+/// to be released with `dbx_free_bytes(*value_out, *len_out)`; otherwise
+/// (and on failure) `*value_out` is NULL and `*len_out` 0. An empty value
+/// is a non-NULL pointer with length 0 (still freed with `dbx_free_bytes`).
+///
+/// # Safety
+/// `db` is a live handle; `key` is NUL-terminated; `value_out`, `len_out`
+/// and `found_out` are writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dbx_kv_get_alloc(
+    db: *const dbx_db,
+    key: *const c_char,
+    value_out: *mut *mut u8,
+    len_out: *mut usize,
+    found_out: *mut c_int,
+) -> c_int {
+    guard(|| {
+        if value_out.is_null() {
+            return Err(Failure::null("value_out"));
+        }
+        if len_out.is_null() {
+            return Err(Failure::null("len_out"));
+        }
+        if found_out.is_null() {
+            return Err(Failure::null("found_out"));
+        }
+        // SAFETY: all three checked not NULL; the caller promises they are writable.
+        unsafe {
+            value_out.write(std::ptr::null_mut());
+            len_out.write(0);
+            found_out.write(0);
+        }
+        // SAFETY: the caller promises db is NULL or a live handle.
+        let db = unsafe { handle(db) }?;
+        // SAFETY: the caller promises key is NULL or NUL-terminated.
+        let key = unsafe { text(key, "key") }?;
+        let Some(value) = block_on(async { db.kv()?.get(key).await })?? else {
+            return Ok(());
+        };
+        let len = value.len();
+        // A boxed slice: exactly `len` bytes, so dbx_free_bytes can rebuild it.
+        let ptr = Box::into_raw(value.into_boxed_slice()).cast::<u8>();
+        // SAFETY: as above; ownership of ptr passes to the caller (dbx_free_bytes).
+        unsafe {
+            value_out.write(ptr);
+            len_out.write(len);
+            found_out.write(1);
+        }
+        Ok(())
+    })
+}
+
+/// Release bytes this library returned (`dbx_kv_get_alloc`), with the
+/// length it returned alongside. NULL is a no-op.
+///
+/// # Safety
+/// `ptr` is NULL or a pointer from `dbx_kv_get_alloc` not yet freed, and
+/// `len` is the length returned with it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dbx_free_bytes(ptr: *mut u8, len: usize) {
+    if !ptr.is_null() {
+        let slice = std::ptr::slice_from_raw_parts_mut(ptr, len);
+        // SAFETY: the caller promises ptr and len came from Box::into_raw of
+        // a boxed [u8] of that length in dbx_kv_get_alloc, freed once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
 /// Set a key to `value_len` bytes at `value` (binary-safe; `value` may be
 /// NULL when `value_len` is 0), expiring after `ttl_ms` milliseconds
 /// (0: no expiry).

@@ -98,10 +98,24 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(dbx_kv_get(db, "big", heap, len, &len, &found), DBX_OK);
     EXPECT(memcmp(heap, big, len) == 0);
     free(heap);
+    /* Or let the library allocate it: one round trip, any size. */
+    uint8_t *owned = (uint8_t *)1;
+    EXPECT_STATUS(dbx_kv_get_alloc(db, "big", &owned, &len, &found), DBX_OK);
+    EXPECT(found == 1 && len == strlen(big) && owned != NULL && memcmp(owned, big, len) == 0);
+    dbx_free_bytes(owned, len);
+    EXPECT_STATUS(dbx_kv_get_alloc(db, "missing", &owned, &len, &found), DBX_OK);
+    EXPECT(found == 0 && len == 0 && owned == NULL);
+    dbx_free_bytes(NULL, 0);
+    EXPECT_STATUS(dbx_kv_get_alloc(db, "big", NULL, &len, &found), DBX_ERR_NULL_ARGUMENT);
+    EXPECT_STATUS(dbx_kv_get_alloc(NULL, "big", &owned, &len, &found), DBX_ERR_NULL_ARGUMENT);
+    EXPECT(owned == NULL);
     /* An empty value exists and needs no buffer. */
     EXPECT_STATUS(dbx_kv_set(db, "empty", NULL, 0, 0), DBX_OK);
     EXPECT_STATUS(dbx_kv_get(db, "empty", NULL, 0, &len, &found), DBX_OK);
     EXPECT(found == 1 && len == 0);
+    EXPECT_STATUS(dbx_kv_get_alloc(db, "empty", &owned, &len, &found), DBX_OK);
+    EXPECT(found == 1 && len == 0 && owned != NULL);
+    dbx_free_bytes(owned, len);
 
     /* The last error: cut to fit, with the full length reported. */
     EXPECT_STATUS(dbx_kv_incr(db, "big", 1, &v), DBX_ERR_WRONG_TYPE);
