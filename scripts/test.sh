@@ -6,8 +6,11 @@
 #   1. cargo fmt --check
 #   2. clippy with -D warnings on all targets and features
 #   3. the whole test suite (unit, integration, conformance, benches in test
-#      mode, examples), the doctests, and the docs built with -D warnings
-#   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
+#      mode, examples), the C binding's C programs (scripts/test-c.sh), the
+#      doctests, and the docs built with -D warnings
+#   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree,
+#      then dbx-core built for wasm32-unknown-unknown and smoke-run under
+#      Node (scripts/wasm.sh)
 #   5. scripts/cross.sh: the examples (facade with sqlite + redis + postgres)
 #      cross-built for aarch64, armv7, riscv64 and static musl (x86_64,
 #      aarch64) and run under qemu-user against Redis and PostgreSQL
@@ -177,6 +180,8 @@ for url in "${edge_urls[@]}"; do
   "$CARGO_TARGET_DIR/debug/examples/edge" "$url" | tee "$CARGO_TARGET_DIR/edge.log"
   grep -q '^done$' "$CARGO_TARGET_DIR/edge.log"
 done
+step "the C binding: C programs built with gcc against libdbx_c (scripts/test-c.sh)"
+DBX_C_REUSE_TEST_BUILD=1 bash scripts/test-c.sh
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
@@ -192,6 +197,10 @@ if [ -n "$forbidden" ]; then
   exit 1
 fi
 echo "ok: none found"
+
+# --- 4b. WebAssembly ---------------------------------------------------------
+step "dbx-core on wasm32-unknown-unknown, smoke-run under Node (scripts/wasm.sh)"
+bash scripts/wasm.sh
 
 # --- 5. cross builds under emulation -----------------------------------------
 if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
