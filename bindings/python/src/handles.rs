@@ -138,7 +138,7 @@ impl Dbx {
         )
     }
 
-    /// The backend's name: "sqlite", "redis", "postgres", "mongo" or "qdrant".
+    /// The backend's name: "sqlite", "redis", "postgresql", "mongodb" or "qdrant".
     #[getter]
     fn backend(&self) -> PyResult<&'static str> {
         Ok(self.db.db()?.backend_name())
@@ -720,10 +720,10 @@ fn point_id(ob: &Bound<'_, PyAny>) -> PyResult<PointId> {
     if let Ok(u) = ob.extract::<uuid::Uuid>() {
         return Ok(PointId::Uuid(u));
     }
-    if let Ok(s) = ob.extract::<String>() {
-        if let Ok(u) = uuid::Uuid::parse_str(&s) {
-            return Ok(PointId::Uuid(u));
-        }
+    if let Ok(s) = ob.extract::<String>()
+        && let Ok(u) = uuid::Uuid::parse_str(&s)
+    {
+        return Ok(PointId::Uuid(u));
     }
     Err(invalid_input(format!(
         "a point id must be a non-negative int or a UUID, not {}",

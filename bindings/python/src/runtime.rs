@@ -27,10 +27,10 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// The runtime of this process, created when missing (or after a fork).
 pub(crate) fn runtime() -> PyResult<Arc<Runtime>> {
     let pid = std::process::id();
-    if let Some((p, rt)) = &*lock() {
-        if *p == pid {
-            return Ok(Arc::clone(rt));
-        }
+    if let Some((p, rt)) = &*lock()
+        && *p == pid
+    {
+        return Ok(Arc::clone(rt));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,10 +128,10 @@ pub(crate) struct Canceller {
 impl Canceller {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if fut.call_method0("cancelled")?.extract::<bool>()? {
-            if let Some(h) = handle {
-                h.abort();
-            }
+        if fut.call_method0("cancelled")?.extract::<bool>()?
+            && let Some(h) = handle
+        {
+            h.abort();
         }
         Ok(())
     }
