@@ -6,7 +6,8 @@
 #   1. cargo fmt --check
 #   2. clippy with -D warnings on all targets and features
 #   3. the whole test suite (unit, integration, conformance, benches in test
-#      mode, examples), the doctests, and the docs built with -D warnings
+#      mode, examples), the Python binding's pytest suite
+#      (scripts/test-python.sh), the doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree
 #   5. scripts/cross.sh: the examples (facade with sqlite + redis + postgres)
 #      cross-built for aarch64, armv7, riscv64 and static musl (x86_64,
@@ -177,6 +178,8 @@ for url in "${edge_urls[@]}"; do
   "$CARGO_TARGET_DIR/debug/examples/edge" "$url" | tee "$CARGO_TARGET_DIR/edge.log"
   grep -q '^done$' "$CARGO_TARGET_DIR/edge.log"
 done
+step "the Python binding (scripts/test-python.sh: maturin develop + pytest)"
+bash scripts/test-python.sh
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
