@@ -2,6 +2,8 @@ import pytest
 
 import dbx
 
+from conftest import unique
+
 
 async def test_bad_url_is_invalid_config():
     with pytest.raises(dbx.InvalidConfig) as e:
@@ -38,7 +40,7 @@ async def test_missing_capability_is_unsupported(sqlite, redis):
 
 
 async def test_wrong_type(kv_db):
-    key = "pyt:wrongtype"
+    key = unique("pyt:wrongtype")
     await kv_db.kv.set(key, b"not a number")
     try:
         with pytest.raises(dbx.WrongType) as e:

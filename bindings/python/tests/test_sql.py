@@ -119,6 +119,10 @@ async def test_sql_errors(sql_db):
         await sql_db.sql.query("SELECT $1", [2**64])
     with pytest.raises(dbx.InvalidInput):
         await sql_db.sql.query("SELECT $1", "not a list")
+    with pytest.raises(dbx.InvalidInput):
+        await sql_db.sql.query("SELECT $1", [decimal.Decimal("NaN")])
+    with pytest.raises(dbx.InvalidInput):
+        await sql_db.sql.query("SELECT $1", [{1: "non-str key"}])
 
 
 async def test_unique_violation_is_conflict(postgres):
