@@ -3,7 +3,7 @@
 //!
 //! Built only on the public API of the `dbx` facade. Every I/O method
 //! returns an asyncio future fed by a Rust future on one Tokio runtime per
-//! process (see [`runtime`]); cancelling the future drops the Rust one.
+//! process (see the `runtime` module); cancelling the future drops the Rust one.
 
 mod convert;
 mod errors;
