@@ -7,6 +7,7 @@
 #   2. clippy with -D warnings on all targets and features
 #   3. the whole test suite (unit, integration, conformance, benches in test
 #      mode, examples), the C binding's C programs (scripts/test-c.sh), the
+#      Python binding's pytest suite (scripts/test-python.sh), the
 #      doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree,
 #      then dbx-core built for wasm32-unknown-unknown and smoke-run under
@@ -173,6 +174,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all targets, all features)"
 cargo test --workspace --all-targets --all-features
 step "the edge example (current-thread runtime) on every backend"
+# `cargo test` builds examples as test harnesses; the runnable binary is a build of its own
+# (same features, so it reuses the test build's dependencies).
+cargo build --workspace --all-features --example edge --quiet
 edge_urls=(sqlite::memory: "${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
   "${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" "$DBX_TEST_MONGO_URL")
 [ -n "${DBX_TEST_QDRANT_URL:-}" ] && edge_urls+=("$DBX_TEST_QDRANT_URL")
@@ -182,6 +186,8 @@ for url in "${edge_urls[@]}"; do
 done
 step "the C binding: C programs built with gcc against libdbx_c (scripts/test-c.sh)"
 DBX_C_REUSE_TEST_BUILD=1 bash scripts/test-c.sh
+step "the Python binding (scripts/test-python.sh: maturin develop + pytest)"
+bash scripts/test-python.sh
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
