@@ -8,6 +8,8 @@
 #
 #   url="$(scripts/start-redis-cluster.sh)"        # redis+cluster://127.0.0.1:P1,...
 #   scripts/start-redis-cluster.sh --stop "$url"   # stop its nodes, delete its files
+#   scripts/start-redis-cluster.sh --logs "$url"   # CLUSTER NODES of each live node
+#                                                  # and the tail of every node log
 #
 # Each cluster lives in its own directory, ~/.cache/dbx-redis-cluster/<first port>
 # (node logs, pid files, AOF and nodes.conf). It only ever binds 127.0.0.1.
@@ -31,13 +33,25 @@ stop() { # dir
   rm -rf "$dir"
 }
 
-if [ "${1:-}" = --stop ]; then
-  url=${2:?usage: start-redis-cluster.sh --stop URL}
+if [ "${1:-}" = --stop ] || [ "${1:-}" = --logs ]; then
+  url=${2:?usage: start-redis-cluster.sh --stop|--logs URL}
   first=${url#*://}
   first=${first%%,*}
   first=${first%%/*}
   port=${first##*:}
-  [ -d "$ROOT/$port" ] && stop "$ROOT/$port"
+  if [ "$1" = --stop ]; then
+    [ -d "$ROOT/$port" ] && stop "$ROOT/$port"
+    exit 0
+  fi
+  dir="$ROOT/$port"
+  for log in "$dir"/*.log; do
+    [ -e "$log" ] || continue
+    p=$(basename "$log" .log)
+    echo "--- node $p: CLUSTER NODES"
+    timeout 2 "$CLI" -p "$p" cluster nodes 2>&1 || echo "(no answer)"
+    echo "--- node $p: last lines of its log"
+    tail -n 25 "$log"
+  done
   exit 0
 fi
 

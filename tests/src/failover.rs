@@ -37,6 +37,27 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// What the topology's script says about its state (`<script> --logs
+    /// URL`; the Redis Cluster script prints each node's view and log tail),
+    /// for a failure message.
+    pub fn diagnostics(&self) -> String {
+        match Command::new("bash")
+            .arg(&self.script)
+            .arg("--logs")
+            .arg(&self.url)
+            .output()
+        {
+            Ok(out) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => format!("no diagnostics: {e}"),
+        }
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
         let _ = Command::new("bash")

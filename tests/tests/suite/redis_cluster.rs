@@ -267,9 +267,13 @@ async fn killing_a_primary_under_write_load_loses_no_acknowledged_write() {
     let killed = Instant::now();
     kill9(process_id(&info));
 
-    // The new primary is ready when another node serves the slot.
+    // The new primary is ready when another node serves the slot. Redis
+    // elects it in about 2 s (cluster-node-timeout 1 s); on a loaded CI
+    // machine gossip can take much longer, and how fast Redis elects is not
+    // what this test is about, so the wait is generous and a miss prints
+    // every node's view and log.
     let mut promoted = None;
-    while killed.elapsed() < Duration::from_secs(20) {
+    while killed.elapsed() < Duration::from_secs(60) {
         if let Ok(Some(now)) =
             tokio::time::timeout(Duration::from_secs(1), primary_of(&db, tag)).await
             && now != (host.clone(), port)
@@ -279,7 +283,13 @@ async fn killing_a_primary_under_write_load_loses_no_acknowledged_write() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let promoted = promoted.expect("no replica took over within 20 s");
+    let Some(promoted) = promoted else {
+        panic!(
+            "no node serves the killed primary's slot 60 s after the kill \
+             (dbx's view; the nodes' own view and logs follow)\n{}",
+            cluster.diagnostics()
+        );
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let f = load.finish(kv, killed, promoted).await;
     let h = healthy.finish(kv, killed, killed).await;
