@@ -94,7 +94,7 @@ if [ "$native" = 1 ]; then
   # musl-gcc compiles the C parts (bundled SQLite, ring) against musl's
   # headers; rustc links with the host's cc and its own musl start files.
   build_env=("CC_${target//-/_}=musl-gcc")
-  strip_cmd=strip
+  strip_cmd="strip"
 else
   build_env=("CARGO_TARGET_${env_t}_LINKER=$gcc" "CC_${target//-/_}=$gcc" "CFLAGS_${target//-/_}=$cflags")
   strip_cmd=aarch64-linux-gnu-strip

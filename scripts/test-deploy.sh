@@ -36,7 +36,6 @@
 # the validators, default ~/.cache/dbx-deploy-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
 PROFILE="${DBX_DEPLOY_PROFILE:-release}"
@@ -152,8 +151,8 @@ EOF
 }
 
 wait_listening() { # STDOUT_FILE PID -> prints the base URL
-  local i
-  for i in $(seq 1 150); do
+  local _i
+  for _i in $(seq 1 150); do
     if grep -qE '^listening on ' "$1" 2>/dev/null; then
       sed -nE 's/^listening on (http[s]?:\/\/[^ ]+).*/\1/p' "$1" | head -n1
       return 0
@@ -198,6 +197,7 @@ smoke() { # WHERE BASE_URL
   expect "$w: rate limit counters in the shared Redis" \
     "$(http GET "$b/v1/db/cache/kv?prefix=dbx-deploy-test:$$:rl:&limit=10")" 200 'dbx-deploy-test:[0-9]+:rl:'
 
+  # shellcheck disable=SC2016 # $1 is a SQL parameter, not a shell expansion
   expect "$w: SQL on PostgreSQL" \
     "$(http POST "$b/v1/db/pg/sql/query" '{"sql": "SELECT $1::int + 1 AS n", "params": [41]}')" 200 '42'
   expect "$w: SQL on SQLite (a file in the writable directory)" \
@@ -209,8 +209,8 @@ smoke() { # WHERE BASE_URL
 # Waits until PID (a child of this shell) has exited, up to SECONDS, and sets
 # exit_status to its status ("running" when it has not exited).
 wait_exit() { # PID SECONDS
-  local i
-  for i in $(seq 1 $(( $2 * 5 ))); do
+  local _i
+  for _i in $(seq 1 $(( $2 * 5 ))); do
     kill -0 "$1" 2>/dev/null || break
     sleep 0.2
   done
@@ -288,9 +288,22 @@ else
     check "the log says the databases were closed" grep -q 'databases closed' "$work/chroot.err"
     # System calls made after the execve of the gateway, against the unit's filter.
     allowed="$work/allowed.txt"
-    systemd-analyze syscall-filter @system-service | sed -nE 's/^ +([a-z0-9_]+)$/\1/p' | sort -u >"$work/service.txt"
-    systemd-analyze syscall-filter @privileged @resources | sed -nE 's/^ +([a-z0-9_]+)$/\1/p' | sort -u >"$work/denied.txt"
-    comm -23 "$work/service.txt" "$work/denied.txt" >"$allowed"
+    # Groups nest (@system-service holds @basic-io...): expand them all.
+    systemd-analyze syscall-filter 2>/dev/null | python3 -c '
+import sys
+groups, cur = {}, None
+for line in sys.stdin:
+    if line.startswith("@"):
+        cur = groups.setdefault(line.strip(), set())
+    elif line.strip() and not line.strip().startswith("#") and cur is not None:
+        cur.add(line.strip())
+def expand(name, seen=()):
+    out = set()
+    for m in groups.get(name, ()):
+        out |= expand(m, seen + (name,)) if m.startswith("@") and m not in seen else {m}
+    return out
+allowed = expand("@system-service") - expand("@privileged") - expand("@resources")
+print("\n".join(sorted(allowed)))' | sort -u >"$allowed"
     awk 'f || /execve\("\/dbx-gateway"/ {f=1; print}' "$work/strace.txt" \
       | sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' | sort -u >"$work/used.txt"
     outside=$(comm -23 "$work/used.txt" "$allowed" | tr '\n' ' ')
