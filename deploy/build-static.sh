@@ -21,8 +21,9 @@
 #   etc/ssl/certs/ca-certificates.crt    the host's CA bundle (rediss:// and
 #                                        Qdrant over https use the system roots)
 #   etc/dbx-gateway/                     where gateway.toml is mounted
-#   var/lib/dbx-gateway/                 working directory, SQLite files
 #   tmp/                                 SQLite's temporary files (mode 1777)
+# and OUT/state, the empty /var/lib/dbx-gateway (uid 10001): the working
+# directory, where relative SQLite paths land.
 # The multi-stage deploy/docker/Dockerfile runs this same script in its
 # builder stage (with --no-image), so both images hold the same tree.
 #
@@ -109,8 +110,9 @@ bin="$CARGO_TARGET_DIR/$target/$dir/dbx-gateway"
 step "staging $out/rootfs"
 rm -rf "$out"
 root="$out/rootfs"
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/etc/dbx-gateway" \
-  "$root/var/lib/dbx-gateway" "$root/tmp"
+# state/ becomes /var/lib/dbx-gateway, owned by 10001 (COPY --chown of a
+# directory that no earlier COPY created).
+mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/etc/dbx-gateway" "$root/tmp" "$out/state"
 cp "$bin" "$root/usr/local/bin/dbx-gateway"
 "$strip_cmd" "$root/usr/local/bin/dbx-gateway"
 chmod 0755 "$root/usr/local/bin/dbx-gateway"
@@ -119,7 +121,7 @@ chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
 printf 'root:x:0:0:root:/:/sbin/nologin\ndbx-gateway:x:10001:10001:dbx-gateway:/var/lib/dbx-gateway:/sbin/nologin\n' >"$root/etc/passwd"
 printf 'root:x:0:\ndbx-gateway:x:10001:\n' >"$root/etc/group"
 chmod 1777 "$root/tmp"
-chmod 0755 "$root/var/lib/dbx-gateway" "$root/etc/dbx-gateway"
+chmod 0755 "$out/state" "$root/etc/dbx-gateway"
 cp deploy/docker/Dockerfile.prebuilt "$out/Dockerfile"
 file "$root/usr/local/bin/dbx-gateway" 2>/dev/null || true
 echo "binary: $(stat -c %s "$root/usr/local/bin/dbx-gateway") bytes (stripped), $(stat -c %s "$bin") bytes before"

@@ -371,6 +371,21 @@ else
     check "the image's USER is numeric and not root ($user)" grep -Eq '^[1-9][0-9]*(:[0-9]+)?$' <<<"$user"
     layers=$(docker image inspect "$image_tag" --format '{{len .RootFS.Layers}}')
     echo "image: $image_bytes bytes, $layers layers, user $user"
+    docker create "$image_tag" | { read -r id; docker export "$id" | tar -tv --numeric-owner; docker rm "$id" >/dev/null; } \
+      >"$work/image-files.txt"
+    files=$(awk '$1 !~ /^l/ {print $NF}' "$work/image-files.txt" | grep -v '/$' \
+      | grep -Ev '^(\.dockerenv|etc/(hostname|hosts|resolv\.conf|mtab)|proc/|sys/|dev/)' | sort | tr '\n' ' ')
+    check "the working directory /var/lib/dbx-gateway belongs to $UID_GW" \
+      grep -Eq "^d.* $UID_GW/$UID_GW .* var/lib/dbx-gateway/\$" "$work/image-files.txt"
+    check "/tmp is world-writable and sticky" grep -Eq '^drwxrwxrwt .* tmp/$' "$work/image-files.txt"
+    echo "files in the image: $files"
+    check "the image holds the binary, passwd, group and the CA bundle, nothing else" \
+      test "$files" = "etc/group etc/passwd etc/ssl/certs/ca-certificates.crt usr/local/bin/dbx-gateway "
+    if docker run --rm --entrypoint /bin/sh "$image_tag" -c true >/dev/null 2>&1; then
+      bad "the image has no shell (/bin/sh ran)"
+    else
+      ok "the image has no shell (/bin/sh cannot start)"
+    fi
     d="$work/docker"; mkdir -p "$d/config" "$d/secrets" "$d/data"
     write_config "$d/config/gateway.toml" /run/secrets/dbx-gateway "sqlite:gateway.db"
     cp "$secret" "$d/secrets/jwt-hs256"; echo "not-needed-with-trust-auth" >"$d/secrets/pg-password"
