@@ -14,7 +14,10 @@
 #      Node (scripts/wasm.sh)
 #   5. scripts/cross.sh: the examples (facade with sqlite + redis + postgres)
 #      cross-built for aarch64, armv7, riscv64 and static musl (x86_64,
-#      aarch64) and run under qemu-user against Redis and PostgreSQL
+#      aarch64) and run under qemu-user against Redis and PostgreSQL, then
+#      scripts/test-deploy.sh: the gateway's deploy/ files (static musl
+#      binary in an empty chroot, Kubernetes manifests, systemd unit, and the
+#      image when a Docker engine runs)
 #
 # Environment:
 #   CARGO_TARGET_DIR     build directory (default ~/.cache/dbx-target, kept
@@ -212,6 +215,8 @@ bash scripts/wasm.sh
 if [ "${DBX_SKIP_CROSS:-0}" != 1 ]; then
   step "cross builds run under qemu-user (scripts/cross.sh)"
   bash scripts/cross.sh
+  step "deploy/: static gateway in an empty chroot, Kubernetes manifests, systemd unit, image (scripts/test-deploy.sh)"
+  bash scripts/test-deploy.sh
 fi
 
 [ "$qdrant_skipped" = 1 ] && qdrant_banner
