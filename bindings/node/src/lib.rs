@@ -1,0 +1,13 @@
+//! The Node.js binding of dbx: the native addon behind the `dbx` npm
+//! package in `bindings/node` (see its README).
+//!
+//! Built only on the public API of the `dbx` facade, with napi-rs. Every
+//! I/O method returns a Promise fed by a Rust future on napi's Tokio
+//! runtime (one per process, shared by every `Dbx` and worker thread); the
+//! JavaScript thread never blocks. `index.js` wraps the native class in the
+//! documented API (`db.sql`, `db.kv`, `db.docs`, `db.vectors`) and gives
+//! errors their `DbxError` subclass.
+
+mod convert;
+mod errors;
+mod handles;
