@@ -30,7 +30,8 @@ pub(crate) enum Slot<'a, 'env> {
 }
 
 impl Slot<'_, '_> {
-    fn get<T: FromNapiValue>(&self) -> Res<Option<T>> {
+    /// The value there as `T` (`None` when undefined).
+    pub(crate) fn get<T: FromNapiValue>(&self) -> Res<Option<T>> {
         match self {
             Slot::Elem(a, i) => a.get::<T>(*i),
             Slot::Prop(o, k) => o.get::<T>(k),
@@ -104,11 +105,7 @@ fn int_of_number(f: f64) -> Option<i64> {
 fn bigint_wide(slot: Slot<'_, '_>) -> Res<i128> {
     let b: BigInt = slot.must()?;
     let (i, lossless) = b.get_i128();
-    if lossless {
-        Ok(i)
-    } else {
-        Err(too_big(slot))
-    }
+    if lossless { Ok(i) } else { Err(too_big(slot)) }
 }
 
 fn too_big(slot: Slot<'_, '_>) -> Failure {
@@ -127,7 +124,10 @@ fn bigint(slot: Slot<'_, '_>) -> Res<i64> {
 
 fn bytes(slot: Slot<'_, '_>) -> Res<Vec<u8>> {
     let b: Uint8Array = slot.get()?.ok_or_else(|| {
-        invalid_input(format!("{}: typed array is not a Uint8Array", slot.describe()))
+        invalid_input(format!(
+            "{}: typed array is not a Uint8Array",
+            slot.describe()
+        ))
     })?;
     Ok(b.to_vec())
 }

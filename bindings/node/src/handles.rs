@@ -16,19 +16,22 @@ use crate::errors::{Failure, Res, invalid_input};
 
 /// A Promise of `fut`'s result, made a JavaScript value by `convert` on the
 /// JavaScript thread; a failure rejects it with a dbx error object.
-fn spawn<'env, T, F, C>(env: &'env Env, fut: F, convert: C) -> Result<PromiseRaw<'env, Unknown<'env>>>
+fn spawn<'env, T, F, C>(
+    env: &'env Env,
+    fut: F,
+    convert: C,
+) -> Result<PromiseRaw<'env, Unknown<'env>>>
 where
     T: Send + 'static,
     F: Future<Output = Res<T>> + Send + 'static,
     C: FnOnce(&'env Env, T) -> Result<Unknown<'env>> + 'static,
 {
-    env.spawn_future_with_callback(
-        async move { Ok::<_, Error>(fut.await) },
-        move |env, out| match out {
+    env.spawn_future_with_callback(async move { Ok::<_, Error>(fut.await) }, move |env, out| {
+        match out {
             Ok(v) => convert(env, v),
             Err(f) => Err(f.into_napi(env)),
-        },
-    )
+        }
+    })
 }
 
 /// `spawn` for the calls whose arguments may already have failed to
@@ -108,7 +111,9 @@ fn point_id(slot: Slot<'_, '_>) -> Res<PointId> {
 }
 
 fn point_ids(ids: &Array<'_>) -> Res<Vec<PointId>> {
-    (0..ids.len()).map(|i| point_id(Slot::Elem(ids, i))).collect()
+    (0..ids.len())
+        .map(|i| point_id(Slot::Elem(ids, i)))
+        .collect()
 }
 
 fn point_id_js(env: &Env, id: PointId) -> Result<Unknown<'_>> {
@@ -118,14 +123,14 @@ fn point_id_js(env: &Env, id: PointId) -> Result<Unknown<'_>> {
     }
 }
 
-fn floats(what: &str, v: &[f64]) -> Vec<f32> {
-    let _ = what;
+/// A vector as dbx stores it (32-bit floats).
+fn floats(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&f| f as f32).collect()
 }
 
 fn point(slot: Slot<'_, '_>) -> Res<Point> {
     let shape = || invalid_input("a point is an object { id, vector, payload? }");
-    let obj: Object = match slot_get::<Object>(slot) {
+    let obj: Object = match slot.get::<Object>() {
         Ok(Some(o)) => o,
         _ => return Err(shape()),
     };
@@ -134,18 +139,11 @@ fn point(slot: Slot<'_, '_>) -> Res<Point> {
         .get("vector")
         .map_err(|_| invalid_input("a point's vector must be an array of numbers"))?
         .ok_or_else(|| invalid_input("a point needs a vector"))?;
-    let p = Point::new(id, floats("vector", &vector));
+    let p = Point::new(id, floats(&vector));
     let payload = json(Slot::Prop(&obj, "payload"), 0)?;
     match payload {
         Json::Null => Ok(p),
         payload => p.with_payload(payload).map_err(Failure::from),
-    }
-}
-
-fn slot_get<T: FromNapiValue>(slot: Slot<'_, '_>) -> Result<Option<T>> {
-    match slot {
-        Slot::Elem(a, i) => a.get::<T>(i),
-        Slot::Prop(o, k) => o.get::<T>(k),
     }
 }
 
@@ -271,7 +269,11 @@ impl NativeDbx {
     }
 
     fn vectors(&self, name: &str) -> Res<dbx::VectorCollection> {
-        Ok(self.db()?.vectors().map_err(Failure::from)?.collection(name))
+        Ok(self
+            .db()?
+            .vectors()
+            .map_err(Failure::from)?
+            .collection(name))
     }
 }
 
@@ -368,7 +370,9 @@ impl NativeDbx {
                 sql_handle.query(&sql, &params).await.map_err(Failure::from)
             })
         })();
-        run(env, fut, |env, rows| convert::rows(env, rows)?.into_unknown(env))
+        run(env, fut, |env, rows| {
+            convert::rows(env, rows)?.into_unknown(env)
+        })
     }
 
     /// Rows affected.
@@ -384,7 +388,10 @@ impl NativeDbx {
             let db = self.sql()?;
             Ok(async move {
                 let sql_handle = db.sql().map_err(Failure::from)?;
-                sql_handle.execute(&sql, &params).await.map_err(Failure::from)
+                sql_handle
+                    .execute(&sql, &params)
+                    .await
+                    .map_err(Failure::from)
             })
         })();
         run(env, fut, count)
@@ -399,7 +406,10 @@ impl NativeDbx {
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let fut = self.sql().map(|db| async move {
             let sql_handle = db.sql().map_err(Failure::from)?;
-            sql_handle.execute_script(&script).await.map_err(Failure::from)
+            sql_handle
+                .execute_script(&script)
+                .await
+                .map_err(Failure::from)
         });
         run(env, fut, undefined)
     }
@@ -801,7 +811,7 @@ impl NativeDbx {
         with_vectors: bool,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let fut = (|| {
-            let mut s = Search::new(floats("vector", &vector), usize_of("limit", limit)?)
+            let mut s = Search::new(floats(&vector), usize_of("limit", limit)?)
                 .with_payload(with_payload)
                 .with_vectors(with_vectors);
             if let Some(f) = opt_filter(filter.as_ref())? {
