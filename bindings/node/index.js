@@ -79,9 +79,13 @@ function fix(e) {
     delete e.name; // inherit the class's name
     return e;
   }
-  // napi-rs refused an argument of the wrong JavaScript type.
   const message = e && e.message ? e.message : String(e);
-  return new errors.InvalidInput(message, { cause: e });
+  // napi-rs refused an argument of the wrong JavaScript type
+  // (codes 'InvalidArg', 'StringExpected', 'NumberExpected'...).
+  if (e && typeof e.code === 'string' && /^(InvalidArg|[A-Za-z]+Expected)$/.test(e.code)) {
+    return new errors.InvalidInput(message, { cause: e });
+  }
+  return new errors.OtherError(message, { cause: e });
 }
 
 function rethrow(e) { throw fix(e); }
