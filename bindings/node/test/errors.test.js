@@ -1,6 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 
 const { dbx, SQLITE_URL, REDIS_URL, POSTGRES_URL, sqliteFile } = require('./helpers');
 
@@ -51,9 +52,26 @@ test('an unreachable server fails with a connect or timeout error', async () => 
       return true;
     });
   }
-  // A non-routable address (TEST-NET-1): the short connect timeout decides.
-  await assert.rejects(dbx.Dbx.connect('postgres://postgres@192.0.2.1:5432/postgres', { connectTimeout: 300, timeout: 600 }),
-    (e) => ['connect', 'timeout'].includes(e.kind));
+});
+
+test('a server that accepts but never answers: the short connect timeout decides', async () => {
+  // A loopback listener that takes connections and says nothing.
+  const sockets = new Set();
+  const server = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  try {
+    for (const url of [`postgres://postgres@127.0.0.1:${port}/postgres`, `redis://127.0.0.1:${port}`]) {
+      await assert.rejects(dbx.Dbx.connect(url, { connectTimeout: 300, timeout: 600 }), (e) => {
+        assert.ok(['connect', 'timeout'].includes(e.kind), `${url}: ${e.name}: ${e.message}`);
+        assert.equal(e.transient, true);
+        return true;
+      });
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test('a missing capability is Unsupported', async () => {
