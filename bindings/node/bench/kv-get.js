@@ -2,8 +2,8 @@
 // Measured run (not a test): kv.get throughput through the binding.
 //   node bench/kv-get.js [url] [ops] [concurrency]
 // e.g. node bench/kv-get.js redis://127.0.0.1:6379 20000 1
-// Prints ops/s; compare against the Python binding with the same
-// arguments (see the report in the CHANGELOG/README for the figures).
+// Prints ops/s. Build the addon with `npm run build:release` before
+// measuring; a debug addon measures unoptimised Rust.
 const { Dbx } = require('..');
 
 async function main() {
