@@ -1,0 +1,5 @@
+//! Node-API link flags (macOS needs `-undefined dynamic_lookup`).
+
+fn main() {
+    napi_build::setup();
+}
