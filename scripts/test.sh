@@ -7,7 +7,8 @@
 #   2. clippy with -D warnings on all targets and features
 #   3. the whole test suite (unit, integration, conformance, benches in test
 #      mode, examples), the C binding's C programs (scripts/test-c.sh), the
-#      Python binding's pytest suite (scripts/test-python.sh), the
+#      Python binding's pytest suite (scripts/test-python.sh), the Node.js
+#      binding's node --test suite (scripts/test-node.sh), the
 #      doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree,
 #      then dbx-core built for wasm32-unknown-unknown and smoke-run under
@@ -191,6 +192,8 @@ step "the C binding: C programs built with gcc against libdbx_c (scripts/test-c.
 DBX_C_REUSE_TEST_BUILD=1 bash scripts/test-c.sh
 step "the Python binding (scripts/test-python.sh: maturin develop + pytest)"
 bash scripts/test-python.sh
+step "the Node.js binding (scripts/test-node.sh: build + tsc + node --test)"
+bash scripts/test-node.sh
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
