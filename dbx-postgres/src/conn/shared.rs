@@ -6,7 +6,9 @@
 //! when it last answered one; a client that is busy and has answered nothing
 //! for `shared_stall` is *stalled*, and new statements go to another shared
 //! client or, when every one is stalled, to an exclusive pooled connection
-//! (see `Conns::handle`). A statement whose caller gave up still occupies the
+//! (see `Conns::handle`). Statements are pipelined only behind a client that
+//! keeps answering, so at most the statements arriving within `shared_stall`
+//! of a slow one's start can end up behind it. A statement whose caller gave up still occupies the
 //! connection on the server: it keeps counting as in flight until an empty
 //! query sent after it comes back ([`SharedConn::drain`]).
 
@@ -20,8 +22,8 @@ pub(crate) struct SharedConn {
     /// Statements sent and not yet answered, abandoned ones included.
     inflight: AtomicUsize,
     /// When (nanoseconds since `created`) the client last answered a
-    /// statement, or last went from idle to busy.
-    progress: AtomicU64,
+    /// statement (0: when it was opened).
+    answered: AtomicU64,
     /// Statements whose callers gave up, not yet known to be finished.
     abandoned: AtomicUsize,
     /// A [`SharedConn::drain`] task runs.
@@ -39,7 +41,7 @@ impl SharedConn {
             stmts: StmtCache::default(),
             created: Instant::now(),
             inflight: AtomicUsize::new(0),
-            progress: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
             abandoned: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             retired: AtomicBool::new(false),
@@ -57,9 +59,14 @@ impl SharedConn {
     }
 
     /// Busy, and nothing answered for longer than `limit`: whatever runs at
-    /// the head of its pipeline is slow, and anything sent now would wait.
+    /// the head of its pipeline may be slow, and anything sent now would
+    /// wait for it. A client that was idle counts as stalled from its first
+    /// statement until that one is answered (so statements arriving together
+    /// spread over idle clients and the pool instead of queueing behind one
+    /// another); one that keeps answering, as under a stream of fast
+    /// statements, never does.
     pub(crate) fn stalled(&self, limit: Duration) -> bool {
-        let since = self.progress.load(Ordering::Acquire);
+        let since = self.answered.load(Ordering::Acquire);
         self.load() > 0 && u128::from(self.now().saturating_sub(since)) > limit.as_nanos()
     }
 
@@ -69,9 +76,6 @@ impl SharedConn {
 
     /// Count one statement in flight until the returned guard is dropped.
     pub(crate) fn enter(self: Arc<Self>) -> InFlight {
-        if self.inflight.load(Ordering::Acquire) == 0 {
-            self.progress.store(self.now(), Ordering::Release);
-        }
         self.inflight.fetch_add(1, Ordering::AcqRel);
         InFlight {
             conn: self,
@@ -82,7 +86,7 @@ impl SharedConn {
     /// `n` statements were answered.
     fn finish(&self, n: usize) {
         if n > 0 {
-            self.progress.store(self.now(), Ordering::Release);
+            self.answered.store(self.now(), Ordering::Release);
             self.inflight.fetch_sub(n, Ordering::AcqRel);
         }
     }
