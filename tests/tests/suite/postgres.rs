@@ -846,12 +846,14 @@ async fn running(watcher: &Dbx, marker: &str) -> i64 {
 
 /// Four slow statements started one after another (each once the server
 /// runs the one before and a little more than the stall threshold later),
-/// then fast statements: the fast ones must all return before any slow one,
-/// and the slow ones must have run at the same time on the server (their
-/// server-side intervals share an instant), whatever `extra` configures.
-/// Orders and overlaps, no durations: the slow statements sleep long enough
-/// that only queueing behind one another could break either property.
-async fn slow_statements_do_not_hold_up_others(extra: &str) {
+/// or all at once (`together`, on shared clients idle for longer than that
+/// threshold), then fast statements: the fast ones must all return before
+/// any slow one, and the slow ones must have run at the same time on the
+/// server (their server-side intervals share an instant), whatever `extra`
+/// configures. Orders and overlaps, no durations: the slow statements sleep
+/// long enough that only queueing behind one another could break either
+/// property.
+async fn slow_statements_do_not_hold_up_others(extra: &str, together: bool) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     const SLOW: usize = 4;
@@ -869,16 +871,22 @@ async fn slow_statements_do_not_hold_up_others(extra: &str) {
     ));
     let done = Arc::new(AtomicUsize::new(0));
     let mut slow = Vec::new();
+    // Past the stall threshold (10 ms) since the shared clients last answered.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 0..SLOW {
         let (sql, text, done) = (db.sql().unwrap().clone(), slow_sql.clone(), done.clone());
         slow.push(tokio::spawn(async move {
             let (start, end): (f64, f64) = sql.query_one_as(&text, params![]).await.unwrap();
             (start, end, done.fetch_add(1, Ordering::SeqCst))
         }));
+        if together && i + 1 < SLOW {
+            continue;
+        }
         // Wait (a bounded while: the assertions below report a failure) for
-        // the server to run it, then past the stall threshold.
+        // the server to run it (them), then past the stall threshold.
+        let want = if together { SLOW } else { i + 1 };
         let deadline = Instant::now() + Duration::from_secs(5);
-        while running(&watcher, &marker).await < i as i64 + 1 && Instant::now() < deadline {
+        while running(&watcher, &marker).await < want as i64 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -900,7 +908,7 @@ async fn slow_statements_do_not_hold_up_others(extra: &str) {
     let first_slow = intervals.iter().map(|i| i.2).min().unwrap();
     assert!(
         fast.iter().all(|&f| f < first_slow),
-        "{extra}: fast statements returned after a slow one \
+        "{extra} (together: {together}): fast statements returned after a slow one \
          (completion order: fast {fast:?}, slow {:?})",
         intervals.iter().map(|i| i.2).collect::<Vec<_>>()
     );
@@ -908,7 +916,7 @@ async fn slow_statements_do_not_hold_up_others(extra: &str) {
     let first_end = intervals.iter().map(|i| i.1).fold(f64::MAX, f64::min);
     assert!(
         last_start < first_end,
-        "{extra}: the slow statements did not all run at once on the server \
+        "{extra} (together: {together}): the slow statements did not all run at once on the server \
          (server-side start/end: {intervals:?})"
     );
     db.close().await;
@@ -918,10 +926,14 @@ async fn slow_statements_do_not_hold_up_others(extra: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_statements_neither_block_fast_ones_nor_each_other() {
     tokio::join!(
-        slow_statements_do_not_hold_up_others(""),
-        slow_statements_do_not_hold_up_others("shared_clients=1"),
-        slow_statements_do_not_hold_up_others("shared_clients=8"),
-        slow_statements_do_not_hold_up_others("shared_clients=0"),
+        slow_statements_do_not_hold_up_others("", false),
+        slow_statements_do_not_hold_up_others("shared_clients=1", false),
+        slow_statements_do_not_hold_up_others("shared_clients=8", false),
+        slow_statements_do_not_hold_up_others("shared_clients=0", false),
+    );
+    tokio::join!(
+        slow_statements_do_not_hold_up_others("", true),
+        slow_statements_do_not_hold_up_others("shared_clients=8", true),
     );
 }
 
