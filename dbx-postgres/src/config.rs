@@ -12,6 +12,9 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_SHARED_CLIENTS: usize = 2;
 /// Most `shared_clients` accepted.
 pub const MAX_SHARED_CLIENTS: usize = 64;
+/// Default `shared_stall`: a shared client that has statements in flight and
+/// has answered none for this long takes no new statements until it does.
+pub const DEFAULT_SHARED_STALL: Duration = Duration::from_millis(10);
 /// Default key-value table name.
 pub const DEFAULT_KV_TABLE: &str = "dbx_kv";
 /// Default `statement_cache_capacity`: prepared statements kept per connection.
@@ -42,6 +45,7 @@ pub(crate) const PARAMS: &[&str] = &[
     "statement_cache",
     "statement_cache_capacity",
     "shared_clients",
+    "shared_stall",
     "max_lifetime",
     "idle_timeout",
     "kv_table",
@@ -117,6 +121,9 @@ pub(crate) struct Settings {
     pub(crate) target: String,
     pub(crate) pool_max_size: usize,
     pub(crate) shared_clients: usize,
+    /// `shared_stall`: how long a shared client may go without answering
+    /// while busy before new statements avoid it (`None`: never).
+    pub(crate) shared_stall: Option<Duration>,
     pub(crate) statement_cache: bool,
     pub(crate) statement_cache_capacity: usize,
     pub(crate) timeout: Duration,
@@ -162,6 +169,7 @@ impl fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("pool_max_size", &self.pool_max_size)
             .field("shared_clients", &self.shared_clients)
+            .field("shared_stall", &self.shared_stall)
             .field("statement_cache", &self.statement_cache)
             .field("timeout", &self.timeout)
             .field("kv_table", &self.kv_table)
@@ -569,6 +577,7 @@ impl Settings {
                 0..=MAX_SHARED_CLIENTS,
                 DEFAULT_SHARED_CLIENTS,
             )?,
+            shared_stall: optional_duration(options, "shared_stall", Some(DEFAULT_SHARED_STALL))?,
             statement_cache: options.param_bool("statement_cache")?.unwrap_or(true),
             statement_cache_capacity: bounded_usize(
                 options,
@@ -601,7 +610,7 @@ mod tests {
     #[test]
     fn full_url() {
         let s = settings(
-            "postgresql://app:s3cret@db.example:6543/shop?application_name=web&search_path=a%20b&statement_timeout=off&shared_clients=0&isolation_level=serializable&read_only=true&sslmode=disable",
+            "postgresql://app:s3cret@db.example:6543/shop?application_name=web&search_path=a%20b&statement_timeout=off&shared_clients=0&shared_stall=off&isolation_level=serializable&read_only=true&sslmode=disable",
         )
         .unwrap();
         assert_eq!(s.pg.get_user(), Some("app"));
@@ -611,6 +620,7 @@ mod tests {
         assert_eq!(s.pg.get_application_name(), Some("web"));
         assert_eq!(s.pg.get_options(), Some("-c search_path=a\\ b"));
         assert_eq!(s.shared_clients, 0);
+        assert_eq!(s.shared_stall, None);
         assert_eq!(s.begin_sql, "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY");
         assert_eq!(s.target, "db.example:6543/shop");
         let shown = format!("{s:?}");
@@ -625,6 +635,7 @@ mod tests {
         assert_eq!(s.pg.get_options(), Some("-c statement_timeout=5000"));
         assert_eq!(s.pool_max_size, DEFAULT_POOL_SIZE);
         assert_eq!(s.shared_clients, DEFAULT_SHARED_CLIENTS);
+        assert_eq!(s.shared_stall, Some(DEFAULT_SHARED_STALL));
         assert!(s.statement_cache);
         assert_eq!(s.kv_table, DEFAULT_KV_TABLE);
         assert_eq!(s.begin_sql, "BEGIN");
@@ -713,6 +724,7 @@ mod tests {
             "postgres://u@h/db?kv_table=x%22%3B%20DROP%20TABLE%20y",
             "postgres://u@h/db?shared_clients=100",
             "postgres://u@h/db?shared_clients=-1",
+            "postgres://u@h/db?shared_stall=soon",
             "postgres://u@h/db?statement_cache=maybe",
             "postgres://u@h/db?statement_cache_capacity=0",
             "postgres://u@h/db?max_lifetime=forever",

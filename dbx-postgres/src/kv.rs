@@ -213,9 +213,7 @@ impl PgKv {
             Ok(())
         }
         .await;
-        if let Some(g) = guard {
-            g.disarm();
-        }
+        guard.disarm();
         r?;
         self.ready.store(true, Ordering::Release);
         Ok(())
@@ -234,9 +232,7 @@ impl PgKv {
             let handle = conns.handle().await?;
             let guard = handle.guard();
             let r = conn::internal(&handle, &conns.settings, sql, types, params).await;
-            if let Some(g) = guard {
-                g.disarm();
-            }
+            guard.disarm();
             r
         }
         .await;
@@ -255,9 +251,7 @@ impl PgKv {
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
         let r = conn::internal(&handle, &self.conns.settings, sql, types, params).await;
-        if let Some(g) = guard {
-            g.disarm();
-        }
+        guard.disarm();
         r
     }
 
@@ -272,9 +266,7 @@ impl PgKv {
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
         let r = conn::internal_execute(&handle, &self.conns.settings, sql, types, params).await;
-        if let Some(g) = guard {
-            g.disarm();
-        }
+        guard.disarm();
         r
     }
 
@@ -302,9 +294,7 @@ impl PgKv {
                 let guard = handle.guard();
                 let r =
                     conn::internal_execute(&handle, &conns.settings, &sql.sweep, &[], &[]).await;
-                if let Some(g) = guard {
-                    g.disarm();
-                }
+                guard.disarm();
                 r
             };
             match tokio::time::timeout(limit, work).await {

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub use crate::config::{
     DEFAULT_APPLICATION_NAME, DEFAULT_IDLE_TIMEOUT, DEFAULT_KV_TABLE, DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_REPLICA_LAG, DEFAULT_POOL_SIZE, DEFAULT_READ_YOUR_WRITES, DEFAULT_SHARED_CLIENTS,
-    DEFAULT_STATEMENT_CACHE_CAPACITY, MAX_SHARED_CLIENTS,
+    DEFAULT_SHARED_STALL, DEFAULT_STATEMENT_CACHE_CAPACITY, MAX_SHARED_CLIENTS,
 };
 pub use crate::sql::STREAM_FETCH;
 
@@ -138,9 +138,7 @@ impl Backend for PostgresBackend {
         let handle = self.conns.handle().await?;
         let guard = handle.guard();
         let r = handle.client().simple_query("").await;
-        if let Some(g) = guard {
-            g.disarm();
-        }
+        guard.disarm();
         r.map(drop).map_err(map_err)
     }
 

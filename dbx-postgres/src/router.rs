@@ -177,7 +177,10 @@ async fn watch_lag(router: Weak<Router>) {
         }
         let lag = tokio::time::timeout(r.conns.settings.timeout, async {
             let handle = r.conns.handle().await.ok()?;
-            let rows = handle.client().simple_query(LAG_SQL).await.ok()?;
+            let guard = handle.guard();
+            let rows = handle.client().simple_query(LAG_SQL).await;
+            guard.disarm();
+            let rows = rows.ok()?;
             rows.into_iter().find_map(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(row) => {
                     row.get(0).and_then(|s| s.parse::<f64>().ok())

@@ -49,9 +49,7 @@ impl PgSql {
                 true,
             )
             .await;
-            if let Some(g) = guard {
-                g.disarm();
-            }
+            guard.disarm();
             r
         }
         .await;

@@ -106,6 +106,11 @@ impl Conns {
                 drop(conns.acquire().await?);
             } else {
                 conns.connect_slot(0).await?;
+                // The others in the background: until they are up, the first
+                // one and the pool serve.
+                for i in 1..conns.shared.len() {
+                    conns.kick(i);
+                }
             }
         }
         conns.spawn_reaper();
@@ -208,42 +213,63 @@ impl Conns {
         })
     }
 
-    /// Where a single statement runs: a shared client, or (with
-    /// `shared_clients=0`) an exclusive pooled connection.
+    /// Where a single statement runs: the least busy shared client that is
+    /// not stalled (see [`SharedConn::stalled`]); when every live one is
+    /// stalled, or with `shared_clients=0`, an exclusive pooled connection.
     pub(crate) async fn handle(self: &Arc<Self>) -> Result<Handle> {
-        if self.shared.is_empty() {
-            // Boxed: deadpool's checkout future is about 2 KB, which would
-            // otherwise size every statement's future (see `run`).
-            Ok(Handle::Exclusive(Box::new(Box::pin(self.acquire()).await?)))
-        } else {
+        if !self.shared.is_empty() {
             self.check_open()?;
-            Ok(Handle::Shared(self.shared_client().await?))
-        }
-    }
-
-    /// A live shared client, round robin. A dead one is replaced in the
-    /// background while the others serve; when none is live, the caller
-    /// waits for one reconnect (bounded by `connect_timeout`).
-    async fn shared_client(self: &Arc<Self>) -> Result<Arc<SharedConn>> {
-        let n = self.shared.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        for k in 0..n {
-            let i = (start + k) % n;
-            if let Some(c) = self.shared[i].live() {
-                if k > 0 {
-                    self.kick(start);
-                }
-                if self
-                    .settings
-                    .max_lifetime
-                    .is_some_and(|m| c.created.elapsed() >= m)
-                {
-                    self.kick(i);
-                }
-                return Ok(c);
+            if let Some(c) = self.shared_client().await? {
+                return Ok(Handle::Shared(c));
             }
         }
-        self.connect_slot(start).await
+        // Boxed: deadpool's checkout future is about 2 KB, which would
+        // otherwise size every statement's future (see `run`).
+        Ok(Handle::Exclusive(Box::new(Box::pin(self.acquire()).await?)))
+    }
+
+    /// A live shared client for one statement: an idle one if any (looked
+    /// for from a rotating start), else the one with the fewest statements
+    /// in flight among those not stalled; `None` when every live one is
+    /// stalled. Slots without a live client are reconnected in the
+    /// background meanwhile; when none is live, the caller waits for one
+    /// reconnect (bounded by `connect_timeout`).
+    async fn shared_client(self: &Arc<Self>) -> Result<Option<InFlight>> {
+        let n = self.shared.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let stall = self.settings.shared_stall;
+        let mut best: Option<(usize, Arc<SharedConn>)> = None;
+        let mut live = false;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let Some(c) = self.shared[i].live() else {
+                self.kick(i);
+                continue;
+            };
+            live = true;
+            if self
+                .settings
+                .max_lifetime
+                .is_some_and(|m| c.created.elapsed() >= m)
+            {
+                self.kick(i);
+            }
+            let load = c.load();
+            if load == 0 {
+                return Ok(Some(c.enter()));
+            }
+            if stall.is_some_and(|s| c.stalled(s)) {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(b, _)| load < *b) {
+                best = Some((load, c));
+            }
+        }
+        match best {
+            Some((_, c)) => Ok(Some(c.enter())),
+            None if live => Ok(None),
+            None => Ok(Some(self.connect_slot(start).await?.enter())),
+        }
     }
 
     /// Reconnect a slot in the background (once at a time).
@@ -303,11 +329,10 @@ impl Conns {
         slot.attempts.fetch_add(1, Ordering::AcqRel);
         let error = match result {
             Ok(Ok((client, task))) => {
-                let conn = Arc::new(SharedConn {
-                    client: ClientWrapper::new(client, task),
-                    stmts: StmtCache::default(),
-                    created: Instant::now(),
-                });
+                let conn = Arc::new(SharedConn::new(
+                    ClientWrapper::new(client, task),
+                    self.settings.timeout,
+                ));
                 if self.closed.load(Ordering::Acquire) {
                     return Err(
                         Error::new(ErrorKind::Closed, "the database handle was closed")
@@ -336,32 +361,58 @@ impl Conns {
 
 /// A connection for one operation.
 pub(crate) enum Handle {
-    Shared(Arc<SharedConn>),
+    Shared(InFlight),
     Exclusive(Box<Lease>),
 }
 
 impl Handle {
     pub(crate) fn client(&self) -> &ClientWrapper {
         match self {
-            Handle::Shared(c) => &c.client,
+            Handle::Shared(c) => &c.conn.client,
             Handle::Exclusive(l) => l.client(),
         }
     }
 
     pub(crate) fn stmts(&self) -> &StmtCache {
         match self {
-            Handle::Shared(c) => &c.stmts,
+            Handle::Shared(c) => &c.conn.stmts,
             Handle::Exclusive(l) => l.stmts(),
         }
     }
 
-    /// Cancels the running statement if the operation is dropped midway;
-    /// only for exclusive connections (on a shared one a cancel request
-    /// could hit another caller's statement; `statement_timeout` bounds those).
-    pub(crate) fn guard(&self) -> Option<CancelGuard<'_>> {
-        match self {
-            Handle::Shared(_) => None,
-            Handle::Exclusive(l) => Some(l.guard()),
+    /// Armed while a statement runs; dropped armed (the operation was
+    /// dropped midway), it cancels the statement on an exclusive connection
+    /// (see [`Lease::abandon`]), and on a shared one keeps the client counted
+    /// busy until the server is done with the statement (a cancel request
+    /// there could hit another caller's statement; `statement_timeout`
+    /// bounds those).
+    pub(crate) fn guard(&self) -> StmtGuard<'_> {
+        StmtGuard {
+            handle: self,
+            armed: true,
+        }
+    }
+}
+
+/// See [`Handle::guard`].
+pub(crate) struct StmtGuard<'a> {
+    handle: &'a Handle,
+    armed: bool,
+}
+
+impl StmtGuard<'_> {
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for StmtGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            match self.handle {
+                Handle::Shared(c) => c.abandoned.store(true, Ordering::Release),
+                Handle::Exclusive(l) => l.abandon(),
+            }
         }
     }
 }

@@ -826,6 +826,159 @@ async fn a_killed_shared_client_is_replaced() {
         .unwrap();
 }
 
+// ---------------------------------------------------------------------------
+// Head-of-line blocking on the shared clients
+// ---------------------------------------------------------------------------
+
+/// How many backends run a statement containing `marker` right now.
+async fn running(watcher: &Dbx, marker: &str) -> i64 {
+    watcher
+        .sql()
+        .unwrap()
+        .query_one_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND pid <> pg_backend_pid() AND query LIKE '%' || $1 || '%'",
+            params![marker],
+        )
+        .await
+        .unwrap()
+}
+
+/// Four slow statements started one after another (each once the server
+/// runs the one before and a little more than the stall threshold later),
+/// or all at once (`together`, on shared clients idle for longer than that
+/// threshold), then fast statements: the fast ones must all return before
+/// any slow one, and the slow ones must have run at the same time on the
+/// server (their server-side intervals share an instant), whatever `extra`
+/// configures. Orders and overlaps, no durations: the slow statements sleep
+/// long enough that only queueing behind one another could break either
+/// property.
+async fn slow_statements_do_not_hold_up_others(extra: &str, together: bool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const SLOW: usize = 4;
+    const FAST: usize = 20;
+    let db = Dbx::connect(&url(&format!("timeout=30s&{extra}")).await)
+        .await
+        .unwrap();
+    let watcher = connect_exclusive().await;
+    let marker = table("hol_slow");
+    // Server-side start and end of each slow statement: `pg_sleep` in FROM
+    // runs before the select list reads the clock.
+    let slow_sql = Arc::new(format!(
+        "SELECT extract(epoch FROM statement_timestamp())::float8, \
+         extract(epoch FROM clock_timestamp())::float8 FROM pg_sleep(2) /* {marker} */"
+    ));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut slow = Vec::new();
+    // Past the stall threshold (10 ms) since the shared clients last answered.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for i in 0..SLOW {
+        let (sql, text, done) = (db.sql().unwrap().clone(), slow_sql.clone(), done.clone());
+        slow.push(tokio::spawn(async move {
+            let (start, end): (f64, f64) = sql.query_one_as(&text, params![]).await.unwrap();
+            (start, end, done.fetch_add(1, Ordering::SeqCst))
+        }));
+        if together && i + 1 < SLOW {
+            continue;
+        }
+        // Wait (a bounded while: the assertions below report a failure) for
+        // the server to run it (them), then past the stall threshold.
+        let want = if together { SLOW } else { i + 1 };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running(&watcher, &marker).await < want as i64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sql = db.sql().unwrap();
+    let mut fast = Vec::new();
+    for i in 0..FAST {
+        let n: i64 = sql
+            .query_one_as("SELECT $1::int8", params![i as i64])
+            .await
+            .unwrap();
+        assert_eq!(n, i as i64);
+        fast.push(done.fetch_add(1, Ordering::SeqCst));
+    }
+    let mut intervals = Vec::new();
+    for h in slow {
+        intervals.push(h.await.unwrap());
+    }
+    let first_slow = intervals.iter().map(|i| i.2).min().unwrap();
+    assert!(
+        fast.iter().all(|&f| f < first_slow),
+        "{extra} (together: {together}): fast statements returned after a slow one \
+         (completion order: fast {fast:?}, slow {:?})",
+        intervals.iter().map(|i| i.2).collect::<Vec<_>>()
+    );
+    let last_start = intervals.iter().map(|i| i.0).fold(f64::MIN, f64::max);
+    let first_end = intervals.iter().map(|i| i.1).fold(f64::MAX, f64::min);
+    assert!(
+        last_start < first_end,
+        "{extra} (together: {together}): the slow statements did not all run at once on the server \
+         (server-side start/end: {intervals:?})"
+    );
+    db.close().await;
+    watcher.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_statements_neither_block_fast_ones_nor_each_other() {
+    tokio::join!(
+        slow_statements_do_not_hold_up_others("", false),
+        slow_statements_do_not_hold_up_others("shared_clients=1", false),
+        slow_statements_do_not_hold_up_others("shared_clients=8", false),
+        slow_statements_do_not_hold_up_others("shared_clients=0", false),
+    );
+    tokio::join!(
+        slow_statements_do_not_hold_up_others("", true),
+        slow_statements_do_not_hold_up_others("shared_clients=8", true),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_statement_does_not_hold_up_its_shared_client() {
+    // No server-side timeout, one shared client: the abandoned statement
+    // keeps that connection busy on the server for seconds.
+    let db = Dbx::connect(&url("timeout=500ms&statement_timeout=off&shared_clients=1").await)
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    let marker = table("hol_abandoned");
+    expect_kind(
+        sql.query(&format!("SELECT pg_sleep(3) /* {marker} */"), params![])
+            .await,
+        ErrorKind::Timeout,
+    );
+    // The statements after it do not queue behind it.
+    for i in 0..10_i64 {
+        let n: i64 = sql
+            .query_one_as("SELECT $1::int8", params![i])
+            .await
+            .unwrap();
+        assert_eq!(n, i);
+    }
+    let kv = db.kv().unwrap();
+    let key = table("hol_key");
+    kv.set(&key, b"v", None).await.unwrap();
+    assert_eq!(kv.get(&key).await.unwrap().as_deref(), Some(&b"v"[..]));
+    // With statement_timeout on (the default), the server stops it too.
+    let db = Dbx::connect(&url("timeout=500ms&shared_clients=1").await)
+        .await
+        .unwrap();
+    let sql = db.sql().unwrap();
+    let marker = table("hol_abandoned_st");
+    expect_kind(
+        sql.query(&format!("SELECT pg_sleep(10) /* {marker} */"), params![])
+            .await,
+        ErrorKind::Timeout,
+    );
+    assert_eq!(sql.execute("SELECT 1", params![]).await.unwrap(), 1);
+    wait_until_gone(&marker).await;
+    assert_eq!(sql.execute("SELECT 1", params![]).await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn unix_socket_hosts_connect() {
     if !std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
