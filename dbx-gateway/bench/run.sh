@@ -92,15 +92,27 @@ done
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# gateway: $GATEWAY_BIN; wrk -t$THREADS -c$CONNS -d$DURATION; $ROUNDS rounds"
 
+# CPU time (user + system, in clock ticks) a process has used so far: the
+# gateway's CPU per request does not depend on how much of the shared
+# machine it was given, unlike requests/s.
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+per_req() { # ticks_before ticks_after requests -> microseconds of CPU per request
+  awk -v a="$1" -v b="$2" -v n="$3" -v clk="$CLK" 'BEGIN{ if (n > 0) printf "%.1f", (b - a) * 1e6 / clk / n; else print "-" }'
+}
+REDIS_PID=$(pgrep -x redis-server | head -1 || true)
+[ -n "$REDIS_PID" ] && [ -r "/proc/$REDIS_PID/stat" ] || REDIS_PID=
+
 wrk_run() { # label lua [env...]
   local label=$1 lua=$2; shift 2
-  local out
+  local out t0 t1 line errs n
+  t0=$(cpu_ticks "$GW_PID")
   out=$(env "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$HERE/$lua" "$BASE" 2>&1)
-  local line
+  t1=$(cpu_ticks "$GW_PID")
   line=$(echo "$out" | grep '^non2xx=' || true)
-  local errs
+  n=$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
   errs=$(echo "$out" | grep -E 'Socket errors|Non-2xx' | tr '\n' ' ' || true)
-  echo "$label $line $errs"
+  echo "$label $line gateway_cpu_us_per_req=$(per_req "$t0" "$t1" "${n:-0}") $errs"
 }
 
 rss() {
@@ -117,7 +129,10 @@ secs=${DURATION%s}
 for r in $(seq 1 "$ROUNDS"); do
   echo "## round $r"
   n=$((secs * 40000))
-  echo "redis-benchmark-get $(redis-benchmark -h 127.0.0.1 -p 6379 -t get -r 1000 -c "$CONNS" -n "$n" --csv | tail -1)"
+  r0=$( [ -n "$REDIS_PID" ] && cpu_ticks "$REDIS_PID" || echo 0)
+  rb=$(redis-benchmark -h 127.0.0.1 -p 6379 -t get -r 1000 -c "$CONNS" -n "$n" --csv | tail -1)
+  r1=$( [ -n "$REDIS_PID" ] && cpu_ticks "$REDIS_PID" || echo 0)
+  echo "redis-benchmark-get $rb requests=$n redis_cpu_us_per_req=$( [ -n "$REDIS_PID" ] && per_req "$r0" "$r1" "$n" || echo -)"
   wrk_run gateway-kv-get kv-get.lua
   echo "pgbench-select $(pgbench -n -M prepared -c "$CONNS" -j "$THREADS" -T "$secs" -f "$HERE/pgbench-select.sql" "$PG_URL" 2>/dev/null \
     | awk '/latency average/{lat=$4} /^tps/{tps=$3} END{printf "tps=%.0f avg_latency_ms=%s", tps, lat}')"

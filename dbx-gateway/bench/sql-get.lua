@@ -24,7 +24,7 @@ function request()
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("non2xx=%d p50_us=%d p99_us=%d rps=%.0f\n",
+  io.write(string.format("non2xx=%d p50_us=%d p99_us=%d rps=%.0f requests=%d\n",
     summary.errors.status, latency:percentile(50), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6)))
+    summary.requests / (summary.duration / 1e6), summary.requests))
 end

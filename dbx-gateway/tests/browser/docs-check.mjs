@@ -28,9 +28,11 @@ function fail(msg) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), "dbx-docs-chromium-"));
-const browser = await chromium.launch({
+// A fresh profile directory (--user-data-dir), given the playwright way.
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
+  viewport: { width: 1100, height: 900 },
   args: [
     "--headless",
     "--no-sandbox",
@@ -40,12 +42,11 @@ const browser = await chromium.launch({
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    `--user-data-dir=${profile}`,
   ],
 });
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const page = await browser.newPage();
   // Only the gateway itself: any other request is a bug (assets are in the binary).
   const foreign = [];
   page.on("request", (r) => {
@@ -81,8 +82,8 @@ try {
   await op.locator("button.execute").click();
   const live = op.locator(".live-responses-table");
   await live.waitFor({ timeout: 15000 });
-  const status = (await live.locator("td.response-col_status").first().innerText()).trim();
-  const shown = await live.locator(".response-col_description").first().innerText();
+  const status = (await live.locator("tr.response td.response-col_status").first().innerText()).trim();
+  const shown = await live.locator("tr.response td.response-col_description").first().innerText();
   console.log(`docs: Execute -> status ${status}`);
   if (status !== "200") fail(`expected 200, page shows ${status}: ${shown}`);
   if (!shown.includes("hello from dbx") || !shown.includes('"row_count": 1'))
