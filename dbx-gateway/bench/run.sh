@@ -40,7 +40,7 @@ fi
 WORK=$(mktemp -d /tmp/dbx-gateway-bench.XXXXXX)
 GW_PID=
 cleanup() {
-  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null || true
+  if [ -n "$GW_PID" ]; then kill "$GW_PID" 2>/dev/null || true; wait "$GW_PID" 2>/dev/null || true; fi
   { for i in $(seq 1 1000); do echo "DEL bench:kv:$i"; done
     for i in $(seq 0 999); do printf 'DEL key:%012d\n' "$i"; done; } | redis-cli -h 127.0.0.1 -p 6379 >/dev/null || true
   psql -q "$PG_URL" -c 'DROP TABLE IF EXISTS dbx_bench_items' >/dev/null 2>&1 || true
@@ -84,6 +84,7 @@ BASE="http://127.0.0.1:$PORT"
 # Sanity: each request the load sends answers 200 with the expected body.
 curl -fs -H "authorization: Bearer $TOKEN" "$BASE/v1/db/red/kv/bench:kv:7" | grep -q 'value-0000000007'
 for db in pg lite; do
+  # shellcheck disable=SC2016 # $1 is the SQL placeholder, not a shell variable
   curl -fs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
     -d '{"sql":"SELECT id, name, score FROM dbx_bench_items WHERE id = $1","params":[42]}' \
     "$BASE/v1/db/$db/sql/query" | grep -q '"item-42"'
