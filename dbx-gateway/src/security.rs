@@ -6,9 +6,11 @@
 use crate::config::{AuthConfig, ConfigError, GatewayConfig, KeyConfig, err};
 use crate::error::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A capability of a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,58 @@ pub(crate) struct Security {
     leeway: u64,
     roles_claim: String,
     roles: BTreeMap<String, Role>,
+    verified: VerifiedTokens,
+}
+
+/// Tokens verified already, each with the principal it names and the second
+/// its `exp` (plus leeway) passes: a client sending the same token on every
+/// request pays for the signature check and the claims parsing once. Only
+/// successes are kept, keyed by the whole token (so by its signature too);
+/// an entry is dropped once expired. It lives in [`Security`], so a SIGHUP
+/// reload (new keys, new rules) starts with an empty one.
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<Box<str>, (Principal, u64)>>);
+
+/// At most this many tokens are remembered (a few hundred bytes each).
+const VERIFIED_MAX: usize = 4096;
+
+impl fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the tokens themselves.
+        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        f.debug_struct("VerifiedTokens").field("len", &n).finish()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str) -> Option<Principal> {
+        let mut map = self.0.lock().ok()?;
+        let (p, until) = map.get(token)?;
+        if unix_now() < *until {
+            return Some(p.clone());
+        }
+        map.remove(token);
+        None
+    }
+
+    fn put(&self, token: &str, p: &Principal, until: u64) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if map.len() >= VERIFIED_MAX {
+            let now = unix_now();
+            map.retain(|_, (_, u)| now < *u);
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), (p.clone(), until));
+    }
 }
 
 fn read_secret(k: &KeyConfig, at: &str) -> Result<Vec<u8>, ConfigError> {
@@ -290,11 +344,16 @@ impl Security {
             leeway: auth.leeway_secs,
             roles_claim: auth.roles_claim.clone(),
             roles,
+            verified: VerifiedTokens::default(),
         })
     }
 
     /// Verify a bearer token: signature, algorithm, `exp`, `nbf`, `iss`, `aud`.
+    /// A token verified before and not yet expired is taken from the cache.
     pub(crate) fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        if let Some(p) = self.verified.get(token) {
+            return Ok(p);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| ApiError::unauthorized(format!("malformed token: {e}")))?;
         let mut last = None;
@@ -324,7 +383,17 @@ impl Security {
             match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
                 token, &k.key, &v,
             ) {
-                Ok(data) => return Ok(self.principal(data.claims)),
+                Ok(data) => {
+                    // `exp` is required, so present and a number here.
+                    let exp = data.claims.get("exp").and_then(serde_json::Value::as_f64);
+                    let p = self.principal(data.claims);
+                    if let Some(exp) = exp.filter(|e| e.is_finite() && *e >= 0.0) {
+                        // Cast saturates; the leeway is the one decode allowed.
+                        self.verified
+                            .put(token, &p, (exp as u64).saturating_add(self.leeway));
+                    }
+                    return Ok(p);
+                }
                 Err(e) => last = Some(e),
             }
         }
