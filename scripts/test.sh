@@ -8,7 +8,8 @@
 #   3. the whole test suite (unit, integration, conformance, benches in test
 #      mode, examples), the C binding's C programs (scripts/test-c.sh), the
 #      Python binding's pytest suite (scripts/test-python.sh), the Node.js
-#      binding's node --test suite (scripts/test-node.sh), the
+#      binding's node --test suite (scripts/test-node.sh), the gateway's
+#      /docs page in headless Chromium (scripts/test-gateway-docs.sh), the
 #      doctests, and the docs built with -D warnings
 #   4. the dependency policy: no openssl-sys / aws-lc-sys anywhere in the tree,
 #      then dbx-core built for wasm32-unknown-unknown and smoke-run under
@@ -194,6 +195,9 @@ step "the Python binding (scripts/test-python.sh: maturin develop + pytest)"
 bash scripts/test-python.sh
 step "the Node.js binding (scripts/test-node.sh: build + tsc + node --test)"
 bash scripts/test-node.sh
+step "the gateway's /docs page in headless Chromium (scripts/test-gateway-docs.sh)"
+# The binary `cargo test` built for the gateway's process tests (workspace features).
+GATEWAY_BIN="$CARGO_TARGET_DIR/debug/dbx-gateway" bash scripts/test-gateway-docs.sh
 step "cargo test --doc"
 cargo test --workspace --doc --all-features
 step "cargo doc (no broken links or doc warnings)"
