@@ -43,9 +43,9 @@ need_arm64_musl=0
 for t in "${targets[@]}"; do
   configure "$t"
   case "$t" in
-    aarch64-unknown-linux-gnu) need_cmd "$gcc" gcc-aarch64-linux-gnu; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-arm64-cross) ;;
-    armv7-*) need_cmd "$gcc" gcc-arm-linux-gnueabihf; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-armhf-cross) ;;
-    riscv64*) need_cmd "$gcc" gcc-riscv64-linux-gnu; [ -d "$sysroot/lib" ] || apt_missing+=(libc6-dev-riscv64-cross) ;;
+    aarch64-unknown-linux-gnu) need_cmd "$gcc" gcc-aarch64-linux-gnu; [ -f "$sysroot/include/stdio.h" ] || apt_missing+=(libc6-dev-arm64-cross) ;;
+    armv7-*) need_cmd "$gcc" gcc-arm-linux-gnueabihf; [ -f "$sysroot/include/stdio.h" ] || apt_missing+=(libc6-dev-armhf-cross) ;;
+    riscv64*) need_cmd "$gcc" gcc-riscv64-linux-gnu; [ -f "$sysroot/include/stdio.h" ] || apt_missing+=(libc6-dev-riscv64-cross) ;;
     x86_64-unknown-linux-musl) need_cmd musl-gcc musl-tools ;;
     aarch64-unknown-linux-musl)
       need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
