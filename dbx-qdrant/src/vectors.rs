@@ -68,6 +68,15 @@ fn include_vectors(on: bool) -> Option<q::WithVectorsSelector> {
     })
 }
 
+/// The search's `exact` and `hnsw_ef`, when it sets either.
+fn search_params(search: &Search) -> Option<q::SearchParams> {
+    (search.is_exact() || search.ef().is_some()).then(|| q::SearchParams {
+        hnsw_ef: search.ef().map(|ef| ef as u64),
+        exact: search.is_exact().then_some(true),
+        ..Default::default()
+    })
+}
+
 fn dense(data: Vec<f32>) -> q::Vector {
     q::Vector {
         vector: Some(q::vector::Vector::Dense(q::DenseVector { data })),
@@ -344,6 +353,7 @@ impl VectorStore for QdrantVectors {
             query: Some(query),
             filter: search.filter_ref().map(filter_to_grpc),
             score_threshold: search.threshold(),
+            params: search_params(search),
             limit: Some(search.limit() as u64),
             with_payload: include_payload(include.payload),
             with_vectors: include_vectors(include.vectors),

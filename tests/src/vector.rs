@@ -271,6 +271,68 @@ pub async fn searches_order_and_score_like_the_reference(db: &Dbx) {
     }
 }
 
+/// `exact(true)` gives the true nearest points on every backend (with an
+/// approximate index too); a per-search `hnsw_ef`, small or large, gives
+/// `limit` points best first, each scored exactly.
+pub async fn exact_and_hnsw_ef_searches(db: &Dbx) {
+    const DIM: usize = 16;
+    const N: u64 = 300;
+    let vectors: Vec<Vec<f32>> = (0..N).map(|i| pseudo(i + 7, DIM)).collect();
+    let c = coll(db, "exact_ef");
+    c.create(DIM, Distance::Euclid).await.unwrap();
+    let points: Vec<Point> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Point::new(i as u64, v.clone()))
+        .collect();
+    c.upsert(&points).await.unwrap();
+    for seed in 0..5 {
+        let query = pseudo(5000 + seed, DIM);
+        let mut truth: Vec<(u64, f32)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u64, naive_score(Distance::Euclid, &query, v)))
+            .collect();
+        truth.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let exact = c
+            .search(&Search::new(query.clone(), 10).exact(true))
+            .await
+            .unwrap();
+        let want: Vec<PointId> = truth[..10].iter().map(|t| PointId::Num(t.0)).collect();
+        assert_eq!(ids(&exact), want, "exact(true), query {seed}");
+        for ef in [1, 16, 10_000] {
+            let hits = c
+                .search(&Search::new(query.clone(), 10).hnsw_ef(ef))
+                .await
+                .unwrap();
+            assert_eq!(hits.len(), 10, "hnsw_ef({ef})");
+            for h in &hits {
+                let PointId::Num(i) = h.id else {
+                    panic!("hnsw_ef({ef}): unexpected id {:?}", h.id)
+                };
+                let score = naive_score(Distance::Euclid, &query, &vectors[i as usize]);
+                assert!(
+                    close(h.score, score),
+                    "hnsw_ef({ef}): {} vs {score}",
+                    h.score
+                );
+            }
+            assert!(
+                hits.windows(2).all(|w| w[0].score <= w[1].score),
+                "hnsw_ef({ef}): not best first: {hits:?}"
+            );
+        }
+    }
+    for bad in [0, dbx::vector::MAX_HNSW_EF + 1] {
+        expect_kind(
+            c.search(&Search::new(vectors[0].clone(), 1).hnsw_ef(bad))
+                .await,
+            ErrorKind::InvalidInput,
+        );
+    }
+    c.drop().await.unwrap();
+}
+
 pub async fn ties_are_broken_by_id(db: &Dbx) {
     let c = coll(db, "ties");
     c.create(2, Distance::Dot).await.unwrap();
@@ -865,6 +927,7 @@ macro_rules! vector_conformance {
                 points_round_trip_with_integer_and_uuid_ids,
                 cosine_vectors_are_stored_normalised,
                 searches_order_and_score_like_the_reference,
+                exact_and_hnsw_ef_searches,
                 ties_are_broken_by_id,
                 score_thresholds_follow_the_distance,
                 upsert_overwrites_vector_and_payload,

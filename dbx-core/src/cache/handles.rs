@@ -492,7 +492,12 @@ impl CachedVectors {
                 key.buf.extend_from_slice(&t.to_bits().to_le_bytes());
             }
         }
-        key.byte(u8::from(search.include.payload) | (u8::from(search.include.vectors) << 1));
+        key.byte(
+            u8::from(search.include.payload)
+                | (u8::from(search.include.vectors) << 1)
+                | (u8::from(search.exact) << 2),
+        );
+        key.varint(search.hnsw_ef.map_or(0, |ef| ef as u64));
         if let Some(filter) = &search.filter {
             key.str(&format!("{filter:?}"));
         }

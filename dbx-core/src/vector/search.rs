@@ -19,7 +19,13 @@ pub struct Search {
     pub(crate) filter: Option<Filter>,
     pub(crate) score_threshold: Option<f32>,
     pub(crate) include: Include,
+    pub(crate) exact: bool,
+    pub(crate) hnsw_ef: Option<usize>,
 }
+
+/// The largest [`Search::hnsw_ef`] accepted (the same bound as dbx-sqlite's
+/// `hnsw_ef_search`).
+pub const MAX_HNSW_EF: usize = 10_000;
 
 impl Search {
     /// The `limit` points nearest to `vector`, with payloads, without vectors.
@@ -30,6 +36,8 @@ impl Search {
             filter: None,
             score_threshold: None,
             include: Include::new(true, false),
+            exact: false,
+            hnsw_ef: None,
         }
     }
 
@@ -56,6 +64,43 @@ impl Search {
     pub fn with_vectors(mut self, on: bool) -> Search {
         self.include.vectors = on;
         self
+    }
+
+    /// Compare the query with every point, bypassing an approximate index
+    /// (off by default): the true nearest points, at the cost of a full scan.
+    /// Qdrant: the search's `exact` parameter; SQLite with
+    /// `vector_index=hnsw`: the exact mirror scan. Backends that always
+    /// search exactly ignore it.
+    pub fn exact(mut self, on: bool) -> Search {
+        self.exact = on;
+        self
+    }
+
+    /// The candidate list of an HNSW index for this search only (1 to
+    /// [`MAX_HNSW_EF`]): larger finds the true neighbours more often and
+    /// takes longer. Qdrant: the search's `hnsw_ef`; SQLite with
+    /// `vector_index=hnsw`: replaces `hnsw_ef_search` (the URL's default).
+    /// Exact searches ignore it.
+    ///
+    /// ```
+    /// use dbx_core::vector::Search;
+    /// let q = Search::new(vec![0.1, 0.2, 0.3], 10).hnsw_ef(512);
+    /// assert_eq!(q.ef(), Some(512));
+    /// assert!(!q.is_exact());
+    /// ```
+    pub fn hnsw_ef(mut self, ef: usize) -> Search {
+        self.hnsw_ef = Some(ef);
+        self
+    }
+
+    /// Whether the search bypasses approximate indexes: [`Search::exact`].
+    pub fn is_exact(&self) -> bool {
+        self.exact
+    }
+
+    /// The per-search HNSW candidate list, if set: [`Search::hnsw_ef`].
+    pub fn ef(&self) -> Option<usize> {
+        self.hnsw_ef
     }
 
     /// The query vector.
@@ -95,6 +140,13 @@ impl Search {
             && !t.is_finite()
         {
             return Err(invalid("the score threshold must be a finite number"));
+        }
+        if let Some(ef) = self.hnsw_ef
+            && !(1..=MAX_HNSW_EF).contains(&ef)
+        {
+            return Err(invalid(format!(
+                "hnsw_ef must be between 1 and {MAX_HNSW_EF}, not {ef}"
+            )));
         }
         if let Some(f) = &self.filter {
             f.check()?;

@@ -246,6 +246,18 @@ fn searches_are_checked() {
             .check()
             .is_err()
     );
+    assert!(Search::new(vec![1.0], 1).hnsw_ef(1).check().is_ok());
+    assert!(
+        Search::new(vec![1.0], 1)
+            .hnsw_ef(MAX_HNSW_EF)
+            .check()
+            .is_ok()
+    );
+    for bad in [0, MAX_HNSW_EF + 1] {
+        let e = Search::new(vec![1.0], 1).hnsw_ef(bad).check().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("hnsw_ef"), "{e}");
+    }
 }
 
 #[test]

@@ -437,7 +437,10 @@ impl Indexes {
 
     /// The best `limit` points of `m` among the graph's nearest candidates,
     /// scored exactly; `false` (and nothing pushed) where an exact scan
-    /// should answer instead.
+    /// should answer instead. `ef`: the search's own candidate list
+    /// ([`Search::hnsw_ef`](dbx_core::vector::Search::hnsw_ef)), else the
+    /// URL's `hnsw_ef_search`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn search(
         &self,
         name: &str,
@@ -445,20 +448,18 @@ impl Indexes {
         m: &Mirror,
         query: &[f32],
         threshold: Option<f32>,
+        ef: Option<usize>,
         top: &mut TopK,
     ) -> bool {
         let limit = top.limit;
+        let ef_search = ef.unwrap_or(self.config.ef_search);
         let slots = view.positions.len().max(1);
         // Tombstones take places among the graph's answers: ask for more.
-        let want = limit
-            .saturating_mul(4)
-            .max(self.config.ef_search)
-            .saturating_mul(slots)
-            / view.live.max(1);
+        let want = limit.saturating_mul(4).max(ef_search).saturating_mul(slots) / view.live.max(1);
         if view.live > WALK_ALL_BELOW && want.saturating_mul(2) >= view.live {
             return false;
         }
-        let ef = want.max(self.config.ef_search);
+        let ef = want.max(ef_search);
         let found = view.graph.hnsw.search(query, want, ef);
         let (distance, dim) = (m.key.distance, m.key.dimension);
         for n in &found {

@@ -236,3 +236,57 @@ async fn writes_by_another_handle_are_seen() {
     let e = on.vectors.search("w", &q).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_searches_bypass_the_index_and_hnsw_ef_replaces_the_default() {
+    let on = open("sqlite::memory:?vector_index=hnsw&vector_index_min_points=0").await;
+    let off = open("sqlite::memory:").await;
+    let dim = 16;
+    let points = clustered(4000, dim);
+    for b in [&on, &off] {
+        b.vectors
+            .create_collection("x", dim, Distance::Cosine)
+            .await
+            .unwrap();
+        b.vectors.upsert("x", &points).await.unwrap();
+    }
+    search_indexed(&on, "x", &Search::new(noise(7, dim), 10)).await;
+    for seed in 0..20 {
+        let q = Search::new(noise(800_000 + seed, dim), 10);
+        let truth = ids(&off.vectors.search("x", &q).await.unwrap());
+        // exact(true): the mirror scan, never the graph.
+        let before = indexes(&on).answered();
+        let exact = on
+            .vectors
+            .search("x", &q.clone().exact(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            indexes(&on).answered(),
+            before,
+            "exact(true) used the index"
+        );
+        assert_eq!(ids(&exact), truth);
+        // A per-search hnsw_ef small enough goes through the graph ...
+        let hits = on
+            .vectors
+            .search("x", &q.clone().hnsw_ef(100))
+            .await
+            .unwrap();
+        assert_eq!(indexes(&on).answered(), before + 1);
+        assert_eq!(hits.len(), 10);
+        // ... and one asking for half the collection (the URL's default
+        // would not) scans exactly instead: the search's value is the one used.
+        let all = on
+            .vectors
+            .search("x", &q.clone().hnsw_ef(2000))
+            .await
+            .unwrap();
+        assert_eq!(
+            indexes(&on).answered(),
+            before + 1,
+            "hnsw_ef(2000) walked the graph"
+        );
+        assert_eq!(ids(&all), truth);
+    }
+}

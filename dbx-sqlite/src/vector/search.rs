@@ -121,13 +121,16 @@ pub(crate) fn search_on(
     let _ = indexes;
     match mirrors.get(&tx, name, &table, &meta)? {
         // The approximate index: only without a payload filter (a filtered
-        // search scans the mirror exactly).
+        // search scans the mirror exactly) and unless the search asks for
+        // an exact answer.
         #[cfg(feature = "hnsw")]
         Some(m)
             if filter.is_none()
+                && !search.is_exact()
                 && indexes.is_some_and(|ix| {
-                    ix.view(name, &m)
-                        .is_some_and(|v| ix.search(name, &v, &m, &query, threshold, &mut top))
+                    ix.view(name, &m).is_some_and(|v| {
+                        ix.search(name, &v, &m, &query, threshold, search.ef(), &mut top)
+                    })
                 }) => {}
         Some(m) => scan_mirror(
             c, &tx, &table, &m, &query, filter, threshold, include, &mut top,
