@@ -9,9 +9,10 @@
 #   x86_64-unknown-linux-musl      static binaries for any x86_64 Linux
 #   aarch64-unknown-linux-musl     static binaries for any aarch64 Linux
 # it builds the examples quickstart, redis, postgres, vectors and edge (the
-# facade with sqlite + redis + postgres) in one cargo invocation, then runs
-# them under qemu (natively for x86_64) against SQLite in memory, Redis and
-# PostgreSQL, and checks each one finished.
+# facade with sqlite + redis + postgres) and dbx-sqlite's hnsw_measure (the
+# opt-in HNSW index) in one cargo invocation, then runs them under qemu
+# (natively for x86_64) against SQLite in memory, Redis and PostgreSQL, and
+# checks each one finished.
 #
 # Prerequisites (installed when missing, from Debian packages and rustup):
 # the cross gcc and libc of each target (gcc compiles the bundled SQLite and
@@ -73,21 +74,22 @@ EXAMPLES=(quickstart redis postgres vectors edge)
 for t in "${targets[@]}"; do
   configure "$t"
   env_t=$(tr 'a-z-' 'A-Z_' <<<"$t")
-  step "$t: examples ${EXAMPLES[*]} (dbx with sqlite, redis, postgres)"
+  step "$t: examples ${EXAMPLES[*]} (dbx with sqlite, redis, postgres) and hnsw_measure (sqlite + hnsw)"
   linker=("CARGO_TARGET_${env_t}_LINKER=$gcc")
   # x86_64 musl links with the host's cc and Rust's own musl start files.
   [ "$t" = x86_64-unknown-linux-musl ] && linker=()
   env "${linker[@]}" "CC_${t//-/_}=$gcc" "CFLAGS_${t//-/_}=$cflags" \
-    cargo build -p examples --features redis,postgres --target "$t" \
-    $(printf -- '--example %s ' "${EXAMPLES[@]}")
+    cargo build -p examples -p dbx-sqlite --features examples/redis,examples/postgres,dbx-sqlite/hnsw \
+    --target "$t" $(printf -- '--example %s ' "${EXAMPLES[@]}") --example hnsw_measure
   dir="$CARGO_TARGET_DIR/$t/debug/examples"
-  run() { # NAME [URL]
-    local log="$CARGO_TARGET_DIR/cross-$t-$1.log" cmd=("$dir/$1")
+  run() { # NAME [ARG ...]
+    local name=$1; shift
+    local log="$CARGO_TARGET_DIR/cross-$t-$name.log" cmd=("$dir/$name")
     [ -z "$qemu" ] || { if [ -n "$sysroot" ]; then cmd=("$qemu" -L "$sysroot" "${cmd[@]}"); else cmd=("$qemu" "${cmd[@]}"); fi; }
-    echo "--- $t: $1 ${2:-}"
-    timeout 300 "${cmd[@]}" ${2:+"$2"} >"$log" 2>&1 || { cat "$log"; echo "$t: $1 ${2:-} failed" >&2; exit 1; }
+    echo "--- $t: $name $*"
+    timeout 300 "${cmd[@]}" "$@" >"$log" 2>&1 || { cat "$log"; echo "$t: $name $* failed" >&2; exit 1; }
     tail -n 3 "$log"
-    grep -Eq '^done' "$log" || { echo "$t: $1 ${2:-} did not finish" >&2; exit 1; }
+    grep -Eq '^done' "$log" || { echo "$t: $name $* did not finish" >&2; exit 1; }
   }
   run quickstart
   run vectors
@@ -96,5 +98,8 @@ for t in "${targets[@]}"; do
   run edge sqlite::memory:
   run edge "$REDIS_URL"
   run edge "$POSTGRES_URL"
+  # The approximate index on the target: 3,000 x 64 points, built, then
+  # searched with two candidate lists against the exact scan.
+  run hnsw_measure 3000 64 50 20 16,128
 done
 step "cross builds ran on: ${targets[*]}"
