@@ -364,6 +364,16 @@ pub(crate) struct VectorSearchArgs {
     #[arg(long, value_name = "SCORE", allow_hyphen_values = true)]
     pub(crate) score_threshold: Option<f32>,
 
+    /// Compare with every point, bypassing an approximate index (Qdrant's
+    /// HNSW, SQLite's `vector_index=hnsw`).
+    #[arg(long)]
+    pub(crate) exact: bool,
+
+    /// The HNSW candidate list for this search (1-10000): more recall for
+    /// more time.
+    #[arg(long, value_name = "N")]
+    pub(crate) hnsw_ef: Option<usize>,
+
     /// Also print each point's stored vector.
     #[arg(long)]
     pub(crate) with_vectors: bool,

@@ -38,7 +38,12 @@ async fn search(
     args: VectorSearchArgs,
     filter: Option<Filter>,
 ) -> CliResult {
-    let mut search = Search::new(args.vector.0, args.limit).with_vectors(args.with_vectors);
+    let mut search = Search::new(args.vector.0, args.limit)
+        .with_vectors(args.with_vectors)
+        .exact(args.exact);
+    if let Some(ef) = args.hnsw_ef {
+        search = search.hnsw_ef(ef);
+    }
     if let Some(f) = filter {
         search = search.filter(f);
     }

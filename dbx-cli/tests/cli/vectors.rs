@@ -120,6 +120,49 @@ fn search_checks(url: &str, collection: &str) {
         json!([{"id": 4, "score": v[0]["score"], "payload": {"title": "Gardening", "lang": "en"}}])
     );
 
+    // --exact and --hnsw-ef give the same points here (4 points: every
+    // backend answers them exactly); a candidate list out of range is
+    // dbx's InvalidInput (exit 1).
+    let plain = run(&[
+        "--json",
+        "vectors",
+        url,
+        "search",
+        collection,
+        "--vector",
+        "[1, 0.2, 0]",
+    ])
+    .json();
+    for extra in [
+        &["--exact"][..],
+        &["--hnsw-ef", "64"],
+        &["--exact", "--hnsw-ef", "1"],
+    ] {
+        let mut args = vec![
+            "--json",
+            "vectors",
+            url,
+            "search",
+            collection,
+            "--vector",
+            "[1, 0.2, 0]",
+        ];
+        args.extend_from_slice(extra);
+        assert_eq!(run(&args).json(), plain, "{extra:?}");
+    }
+    run(&[
+        "vectors",
+        url,
+        "search",
+        collection,
+        "--vector",
+        "[1, 0.2, 0]",
+        "--hnsw-ef",
+        "0",
+    ])
+    .code(1)
+    .stderr_has("hnsw_ef must be between 1 and 10000");
+
     // list and info.
     let out = run(&["vectors", url, "list"]).ok().to_owned();
     assert!(out.lines().any(|l| l == collection), "{out}");
