@@ -383,7 +383,7 @@ impl RedisConfig {
             .cluster
             .clone()
             .unwrap_or_else(|| vec![self.info.clone()]);
-        #[allow(unused_mut)] // without the `tls` feature nothing is added
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // no certificates to add
         let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
             .connection_timeout(self.connect_timeout)
             // One timer per request, over its attempts, redirections and
