@@ -5,7 +5,10 @@
 # the size-optimised profile `release-small` (opt-level s, fat LTO, one
 # codegen unit, stripped):
 #   - the size of an SQLite-only app (the quickstart: dbx with only `sqlite`)
-#   - the size of an app with sqlite + redis + postgres (the edge example)
+#   - the size of an app with sqlite + redis + postgres (the edge example),
+#     with TLS for Redis and PostgreSQL (dbx's default feature `tls`) and
+#     without it (`--no-default-features`; run once against Redis and
+#     PostgreSQL to check it works, in plaintext)
 #   - under qemu-user (natively on x86_64): the edge example against SQLite in
 #     memory, Redis and PostgreSQL: connect to ready and peak RSS. qemu-user's
 #     peak RSS is the emulator's process, which includes qemu itself and the
@@ -28,7 +31,7 @@ REDIS_URL="${DBX_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 POSTGRES_URL="${DBX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PROFILE=release-small
 
-build() { # TARGET FEATURES EXAMPLE...
+build() { # TARGET FEATURES EXAMPLE... (NO_DEFAULT=1: without the examples' default `tls`)
   local t=$1 features=$2; shift 2
   local env_t linker=()
   env_t=$(tr 'a-z-' 'A-Z_' <<<"$t")
@@ -36,7 +39,7 @@ build() { # TARGET FEATURES EXAMPLE...
   local cc=()
   [ -n "$gcc" ] && cc=("CC_${t//-/_}=$gcc" "CFLAGS_${t//-/_}=$cflags")
   env "${linker[@]}" "${cc[@]}" cargo build -q -p examples --profile "$PROFILE" --target "$t" \
-    ${features:+--features "$features"} $(printf -- '--example %s ' "$@") >&2
+    ${NO_DEFAULT:+--no-default-features} ${features:+--features "$features"} $(printf -- '--example %s ' "$@") >&2
 }
 
 peak_kib() { # COMMAND... -> peak RSS in KiB (of the whole process, qemu included)
@@ -47,17 +50,23 @@ peak_kib() { # COMMAND... -> peak RSS in KiB (of the whole process, qemu include
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package time)" >&2; exit 1; }
-echo "| target | SQLite-only app | sqlite + redis + postgres app | connect to ready (SQLite / Redis / PostgreSQL) | peak RSS (SQLite / Redis / PostgreSQL) | qemu alone | SQLite point select, dbx / rusqlite |"
-echo "|---|---|---|---|---|---|---|"
+echo "| target | SQLite-only app | sqlite + redis + postgres app | the same without TLS | connect to ready (SQLite / Redis / PostgreSQL) | peak RSS (SQLite / Redis / PostgreSQL) | qemu alone | SQLite point select, dbx / rusqlite |"
+echo "|---|---|---|---|---|---|---|---|"
 for t in "${targets[@]}"; do
   configure "$t"
   dir="$CARGO_TARGET_DIR/$t/$PROFILE/examples"
   build "$t" "" quickstart
   small=$(stat -c %s "$dir/quickstart")
-  build "$t" redis,postgres edge point_select
-  three=$(stat -c %s "$dir/edge")
   run=()
   if [ -n "$qemu" ]; then run=("$qemu"); [ -n "$sysroot" ] && run+=(-L "$sysroot"); fi
+  NO_DEFAULT=1 build "$t" redis,postgres edge
+  notls=$(stat -c %s "$dir/edge")
+  for url in "$REDIS_URL" "$POSTGRES_URL"; do
+    out=$("${run[@]}" "$dir/edge" "$url")
+    grep -q '^done$' <<<"$out" || { echo "$t: edge without TLS, $url failed: $out" >&2; exit 1; }
+  done
+  build "$t" redis,postgres edge point_select
+  three=$(stat -c %s "$dir/edge")
   connects=(); peaks=()
   for url in sqlite::memory: "$REDIS_URL" "$POSTGRES_URL"; do
     out=$("${run[@]}" "$dir/edge" "$url")
@@ -67,8 +76,9 @@ for t in "${targets[@]}"; do
   done
   alone=$(mib "$(peak_kib "${run[@]}" "$dir/quickstart" "nosuchscheme://")")
   ratio=$("${run[@]}" "$dir/point_select" | sed -nE 's/.*= ([0-9.]+x).*/\1/p')
-  printf '| %s | %.2f MB | %.2f MB | %s / %s / %s | %s / %s / %s MiB | %s MiB | %s |\n' "$t" \
+  printf '| %s | %.2f MB | %.2f MB | %.2f MB | %s / %s / %s | %s / %s / %s MiB | %s MiB | %s |\n' "$t" \
     "$(awk -v b="$small" 'BEGIN { print b / 1e6 }')" "$(awk -v b="$three" 'BEGIN { print b / 1e6 }')" \
+    "$(awk -v b="$notls" 'BEGIN { print b / 1e6 }')" \
     "${connects[@]}" "${peaks[@]}" "$alone" "$ratio"
 done
 rm -f /tmp/dbx-edge-time.$$

@@ -4,9 +4,11 @@
 # Makes sure everything the tests need is present (installing it from Debian
 # packages and rustup where missing), then runs, in order:
 #   1. cargo fmt --check
-#   2. clippy with -D warnings on all targets and features
+#   2. clippy with -D warnings on all targets and features (and the Redis
+#      and PostgreSQL drivers without their `tls` feature)
 #   3. the whole test suite (unit, integration, conformance, benches in test
-#      mode, examples), the C binding's C programs (scripts/test-c.sh), the
+#      mode, examples), the Redis and PostgreSQL drivers' unit tests without
+#      their `tls` feature, the C binding's C programs (scripts/test-c.sh), the
 #      Python binding's pytest suite (scripts/test-python.sh), the Node.js
 #      binding's node --test suite (scripts/test-node.sh), the gateway's
 #      /docs page in headless Chromium (scripts/test-gateway-docs.sh), the
@@ -174,10 +176,16 @@ cargo fmt --all -- --check
 # --- 2. lints ---------------------------------------------------------------
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The drivers' code without TLS (cfg(not(feature = "tls"))).
+cargo clippy -p dbx-redis -p dbx-postgres --all-targets --no-default-features -- -D warnings
 
 # --- 3. tests ---------------------------------------------------------------
 step "cargo test (all targets, all features)"
 cargo test --workspace --all-targets --all-features
+step "the Redis and PostgreSQL drivers without their \`tls\` feature"
+# TLS URLs refused with InvalidConfig before any connection, plaintext ones
+# (and sslmode=prefer) still served; compiles redis-rs a second time, without TLS.
+cargo test -p dbx-redis -p dbx-postgres --no-default-features --lib
 step "the edge example (current-thread runtime) on every backend"
 # `cargo test` builds examples as test harnesses; the runnable binary is a build of its own
 # (same features, so it reuses the test build's dependencies).

@@ -1,6 +1,6 @@
 //! URL options to a `tokio_postgres::Config` plus the driver's own settings.
 
-use crate::tls::{MakeRustls, TlsSettings};
+use crate::tls::{MakeTls, TlsSettings};
 use dbx_core::{ConnectOptions, Error, Result};
 use std::fmt;
 use std::time::Duration;
@@ -116,7 +116,7 @@ impl SessionAttrs {
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) pg: tokio_postgres::Config,
-    pub(crate) tls: MakeRustls,
+    pub(crate) tls: MakeTls,
     /// Where we connect, for messages: `host:port/db`, never credentials.
     pub(crate) target: String,
     pub(crate) pool_max_size: usize,
@@ -421,13 +421,16 @@ impl Settings {
             "prefer" => SslMode::Prefer,
             _ => SslMode::Require,
         });
-        let tls = MakeRustls::new(&tls_settings)?;
+        let tls = MakeTls::new(&tls_settings)?;
         if let Some(cb) = options.param("channel_binding") {
             use tokio_postgres::config::ChannelBinding as Cb;
             pg.channel_binding(match cb.to_ascii_lowercase().as_str() {
                 "disable" => Cb::Disable,
                 "prefer" => Cb::Prefer,
-                "require" => Cb::Require,
+                "require" => {
+                    crate::tls::channel_binding_possible()?;
+                    Cb::Require
+                }
                 _ => return Err(bad("channel_binding", "disable, prefer or require", cb)),
             });
         }

@@ -67,14 +67,11 @@ fn network_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut io = false;
     let mut next = Some(e);
     while let Some(s) = next {
-        if s.downcast_ref::<rustls::Error>().is_some() {
+        if is_tls_error(s) {
             return false;
         }
         if let Some(ioe) = s.downcast_ref::<std::io::Error>() {
-            if ioe
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
+            if ioe.get_ref().is_some_and(|inner| is_tls_error(inner)) {
                 return false;
             }
             io = true;
@@ -82,6 +79,18 @@ fn network_failure(e: &(dyn std::error::Error + 'static)) -> bool {
         next = s.source();
     }
     io
+}
+
+/// Whether `e` is a rustls verdict (a certificate problem).
+#[cfg(feature = "tls")]
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<rustls::Error>().is_some()
+}
+
+/// Without the `tls` feature no connection carries TLS.
+#[cfg(not(feature = "tls"))]
+fn is_tls_error(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
 }
 
 /// Map a tokio-postgres error. The message never holds credentials:

@@ -8,6 +8,10 @@ mod kv;
 mod lex;
 mod router;
 mod sql;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 
 use crate::config::{PARAMS, Settings};
@@ -192,5 +196,113 @@ impl Backend for PostgresBackend {
             }
         }
         Ok(nodes)
+    }
+}
+
+/// A build without the `tls` feature: every URL that needs TLS is refused
+/// with `InvalidConfig` before any connection is attempted, and the default
+/// `sslmode=prefer` connects in plaintext
+/// (`cargo test -p dbx-postgres --no-default-features --lib`).
+#[cfg(all(test, not(feature = "tls")))]
+mod without_tls {
+    use super::*;
+    use dbx_core::ErrorKind;
+    use std::net::TcpListener;
+
+    fn base_url() -> String {
+        std::env::var("DBX_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    #[tokio::test]
+    async fn tls_urls_are_refused_before_connecting() {
+        // Listeners the URLs point at: a connection attempt would sit in
+        // their accept queue once `connect` has returned.
+        let listeners: Vec<TcpListener> = (0..2)
+            .map(|_| {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                l.set_nonblocking(true).unwrap();
+                l
+            })
+            .collect();
+        let a = listeners[0].local_addr().unwrap();
+        let b = listeners[1].local_addr().unwrap();
+        for (query, needle) in [
+            ("sslmode=require", "sslmode=require"),
+            ("sslmode=REQUIRE", "sslmode=require"),
+            ("sslmode=verify-ca", "sslmode=verify-ca"),
+            ("sslmode=verify-full", "sslmode=verify-full"),
+            (
+                "sslmode=verify-full&sslrootcert=/etc/ca.pem",
+                "sslmode=verify-full",
+            ),
+            ("sslrootcert=/etc/ca.pem", "sslrootcert"),
+            ("sslmode=prefer&sslrootcert=/etc/ca.pem", "sslrootcert"),
+            ("sslcert=/c.pem&sslkey=/k.pem", "sslcert"),
+            ("sslkey=/k.pem", "sslkey"),
+            ("channel_binding=require", "channel_binding=require"),
+        ] {
+            for url in [
+                format!("postgres://u:pw@{a}/db?{query}"),
+                format!("postgresql://u:pw@{a},{b}/db?{query}&target_session_attrs=read-write"),
+            ] {
+                let e = PostgresBackend::connect(&ConnectOptions::from_url(&url).unwrap())
+                    .await
+                    .err()
+                    .unwrap_or_else(|| panic!("{url} was accepted"));
+                assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}: {e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains(needle) && text.contains("`tls` feature"),
+                    "{url}: {text}"
+                );
+                assert!(!text.contains("pw"), "{url}: {text}");
+                for l in &listeners {
+                    assert_eq!(
+                        l.accept().map(|_| ()).unwrap_err().kind(),
+                        std::io::ErrorKind::WouldBlock,
+                        "{url} opened a connection"
+                    );
+                }
+            }
+        }
+        // The same parsing as with TLS: a bad sslmode is still its own error.
+        let url = format!("postgres://u@{a}/db?sslmode=sometimes");
+        let e = PostgresBackend::connect(&ConnectOptions::from_url(&url).unwrap())
+            .await
+            .expect_err("accepted");
+        assert!(e.to_string().contains("sslmode"), "{e}");
+        assert!(!e.to_string().contains("`tls` feature"), "{e}");
+    }
+
+    /// `prefer` (the default) and `disable` connect in plaintext, as libpq
+    /// built without SSL does; with `disable` the certificate parameters are
+    /// ignored, as with the feature.
+    #[tokio::test]
+    async fn prefer_and_disable_connect_in_plaintext() {
+        let base = base_url();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        for url in [
+            base.clone(),
+            format!("{base}{sep}sslmode=prefer"),
+            format!("{base}{sep}sslmode=disable&sslrootcert=/nonexistent/ca.pem"),
+        ] {
+            let backend = PostgresBackend::connect(&ConnectOptions::from_url(&url).unwrap())
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let handle = backend.conns.handle().await.unwrap();
+            let guard = handle.guard();
+            let rows = handle
+                .client()
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap();
+            guard.disarm();
+            assert!(!rows.get::<_, bool>(0), "{url} negotiated TLS");
+            backend.close().await;
+        }
     }
 }

@@ -35,12 +35,12 @@ pub(crate) struct TlsSettings {
 
 /// tokio-postgres's TLS connector over rustls; `None` when TLS is disabled.
 #[derive(Clone)]
-pub(crate) struct MakeRustls {
+pub(crate) struct MakeTls {
     config: Option<Arc<ClientConfig>>,
     mode: &'static str,
 }
 
-impl fmt::Debug for MakeRustls {
+impl fmt::Debug for MakeTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sslmode={}", self.mode)
     }
@@ -71,12 +71,12 @@ fn load_roots(path: &str) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-impl MakeRustls {
+impl MakeTls {
     /// Build the connector, reading any certificate files now, so a bad
     /// path is an `InvalidConfig` error at connect time.
-    pub(crate) fn new(s: &TlsSettings) -> Result<MakeRustls> {
+    pub(crate) fn new(s: &TlsSettings) -> Result<MakeTls> {
         if s.mode == "disable" {
-            return Ok(MakeRustls {
+            return Ok(MakeTls {
                 config: None,
                 mode: s.mode,
             });
@@ -145,11 +145,17 @@ impl MakeRustls {
                 ));
             }
         };
-        Ok(MakeRustls {
+        Ok(MakeTls {
             config: Some(Arc::new(config)),
             mode: s.mode,
         })
     }
+}
+
+/// `channel_binding=require` needs TLS: with the `tls` feature, the URL's
+/// `sslmode` decides (as in libpq).
+pub(crate) fn channel_binding_possible() -> Result<()> {
+    Ok(())
 }
 
 /// `prefer`/`require` without roots: encryption without authentication, as
@@ -250,7 +256,7 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
-impl MakeTlsConnect<Socket> for MakeRustls {
+impl MakeTlsConnect<Socket> for MakeTls {
     type Stream = RustlsStream;
     type TlsConnect = RustlsConnect;
     type Error = io::Error;
@@ -449,7 +455,7 @@ mod tests {
                 client_key: None,
             },
         ] {
-            let e = MakeRustls::new(&s).unwrap_err();
+            let e = MakeTls::new(&s).unwrap_err();
             assert_eq!(e.kind(), dbx_core::ErrorKind::InvalidConfig, "{e}");
         }
     }

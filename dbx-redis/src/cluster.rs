@@ -323,11 +323,7 @@ impl Cluster {
             _ => redis::ConnectionAddr::Tcp(host.to_owned(), port),
         };
         let info = seed.set_addr(addr);
-        let client = match self.config.certificates()? {
-            Some(certs) => redis::Client::build_with_tls(info, certs),
-            None => redis::Client::open(info),
-        }
-        .map_err(map_err)?;
+        let client = self.config.client_for(&info)?;
         let mut conn = client
             .get_multiplexed_async_connection()
             .await

@@ -363,23 +363,27 @@ impl RedisConfig {
     /// A redis-rs client for `info` (a sentinel, a primary) with this
     /// configuration's certificates.
     pub(crate) fn client_for(&self, info: &ConnectionInfo) -> Result<redis::Client> {
-        match self.certificates()? {
-            None => redis::Client::open(info.clone())
-                .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}"))),
-            Some(certs) => redis::Client::build_with_tls(info.clone(), certs).map_err(|e| {
+        #[cfg(feature = "tls")]
+        if let Some(certs) = self.certificates()? {
+            return redis::Client::build_with_tls(info.clone(), certs).map_err(|e| {
                 Error::invalid_config(format!("the TLS certificate files are not usable PEM: {e}"))
                     .with_source(e)
-            }),
+            });
         }
+        self.require_tls_support()?;
+        redis::Client::open(info.clone())
+            .map_err(|e| Error::invalid_config(format!("invalid Redis address: {e}")))
     }
 
     /// The redis-rs cluster client's builder for the seeds of a
     /// `redis+cluster://` URL, with timeouts, TCP settings and certificates.
     pub(crate) fn cluster_client(&self) -> Result<redis::cluster::ClusterClientBuilder> {
+        self.require_tls_support()?;
         let seeds = self
             .cluster
             .clone()
             .unwrap_or_else(|| vec![self.info.clone()]);
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // no certificates to add
         let mut builder = redis::cluster::ClusterClientBuilder::new(seeds)
             .connection_timeout(self.connect_timeout)
             // One timer per request, over its attempts, redirections and
@@ -387,15 +391,46 @@ impl RedisConfig {
             // user timeout.
             .overall_response_timeout(Some(self.timeout))
             .tcp_settings(self.info.tcp_settings().clone());
+        #[cfg(feature = "tls")]
         if let Some(certs) = self.certificates()? {
             builder = builder.certs(certs);
         }
         Ok(builder)
     }
 
+    /// The URL's scheme, for messages.
+    fn scheme(&self) -> &'static str {
+        match (
+            self.tls.is_some(),
+            self.cluster.is_some(),
+            self.sentinel.is_some(),
+        ) {
+            (true, true, _) => "rediss+cluster",
+            (true, false, true) => "rediss+sentinel",
+            (true, false, false) => "rediss",
+            (false, true, _) => "redis+cluster",
+            (false, false, true) => "redis+sentinel",
+            (false, false, false) => "redis",
+        }
+    }
+
+    /// Whether this build can serve the URL: a TLS URL (`rediss...://`, and
+    /// so any `tls_*` parameter) without the `tls` feature is refused here,
+    /// before anything touches the network, never sent in plaintext.
+    pub(crate) fn require_tls_support(&self) -> Result<()> {
+        if self.tls.is_some() && !cfg!(feature = "tls") {
+            return Err(Error::invalid_config(format!(
+                "{}:// needs dbx-redis's `tls` feature (dbx: `tls`), which this build leaves out",
+                self.scheme()
+            )));
+        }
+        Ok(())
+    }
+
     /// The certificate files of `tls_ca_file`/`tls_cert_file`/`tls_key_file`,
     /// read and checked; `None` without TLS or without files (the system's
     /// roots). Installs the `ring` crypto provider for TLS URLs.
+    #[cfg(feature = "tls")]
     pub(crate) fn certificates(&self) -> Result<Option<redis::TlsCertificates>> {
         let Some(files) = &self.tls else {
             return Ok(None);
@@ -691,6 +726,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn missing_certificate_file_is_named() {
         let c = cfg("rediss://h?tls_ca_file=/nonexistent/dbx-ca.pem").unwrap();

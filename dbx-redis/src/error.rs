@@ -233,9 +233,16 @@ fn io_error(e: &RedisError) -> Option<&io::Error> {
 
 /// Whether an I/O error carries a rustls error (certificate rejected,
 /// handshake failure): not something a retry fixes.
+#[cfg(feature = "tls")]
 fn is_tls_error(io: &io::Error) -> bool {
     io.get_ref()
         .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
+/// Without the `tls` feature no connection carries TLS.
+#[cfg(not(feature = "tls"))]
+fn is_tls_error(_: &io::Error) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -337,14 +344,17 @@ mod tests {
             (timed_out.kind(), timed_out.is_transient()),
             (ErrorKind::Timeout, true)
         );
-        let tls = map_err(RedisError::from(io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        )));
-        assert_eq!(
-            (tls.kind(), tls.is_transient()),
-            (ErrorKind::Connect, false)
-        );
+        #[cfg(feature = "tls")]
+        {
+            let tls = map_err(RedisError::from(io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            )));
+            assert_eq!(
+                (tls.kind(), tls.is_transient()),
+                (ErrorKind::Connect, false)
+            );
+        }
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl RedisBackend {
     async fn open(options: &ConnectOptions) -> Result<Self> {
         options.check_params(BACKEND, PARAMS)?;
         let config = RedisConfig::from_options(options)?;
+        config.require_tls_support()?;
         let topo = if config.cluster.is_some() {
             Topology::Cluster(Arc::new(Cluster::open(config).await?))
         } else if config.sentinel.is_some() {
@@ -440,5 +441,78 @@ mod tests {
         ] {
             assert_eq!(shared_refusal(&c), None);
         }
+    }
+}
+
+/// A build without the `tls` feature: every TLS URL form is refused with
+/// `InvalidConfig` before any connection is attempted, and plain URLs
+/// still work (`cargo test -p dbx-redis --no-default-features --lib`).
+#[cfg(all(test, not(feature = "tls")))]
+mod without_tls {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[tokio::test]
+    async fn tls_urls_are_refused_before_connecting() {
+        // Listeners the URLs point at: a connection attempt would sit in
+        // their accept queue once `connect` has returned.
+        let listeners: Vec<TcpListener> = (0..2)
+            .map(|_| {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                l.set_nonblocking(true).unwrap();
+                l
+            })
+            .collect();
+        let a = listeners[0].local_addr().unwrap();
+        let b = listeners[1].local_addr().unwrap();
+        for (url, scheme) in [
+            (format!("rediss://{a}"), "rediss://"),
+            (format!("rediss://:pw@{a}/2"), "rediss://"),
+            (format!("rediss://{a}?tls_insecure=true"), "rediss://"),
+            (format!("rediss://{a}?tls_ca_file=/etc/ca.pem"), "rediss://"),
+            (
+                format!("rediss://{a}?tls_cert_file=/c.pem&tls_key_file=/k.pem"),
+                "rediss://",
+            ),
+            (format!("rediss+cluster://{a},{b}"), "rediss+cluster://"),
+            (
+                format!("rediss+sentinel://{a},{b}/mymaster"),
+                "rediss+sentinel://",
+            ),
+        ] {
+            let e = RedisBackend::connect_url(&url)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{url} was accepted"));
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(scheme) && text.contains("`tls` feature"),
+                "{url}: {text}"
+            );
+            assert!(!text.contains("pw"), "{url}: {text}");
+            for l in &listeners {
+                assert_eq!(
+                    l.accept().map(|_| ()).unwrap_err().kind(),
+                    std::io::ErrorKind::WouldBlock,
+                    "{url} opened a connection"
+                );
+            }
+        }
+        // The same parsing as with TLS: a TLS parameter on a plain URL is
+        // still the old error, not the feature's.
+        let e = RedisBackend::connect_url(&format!("redis://{a}?tls_insecure=true"))
+            .await
+            .expect_err("accepted");
+        assert!(e.to_string().contains("rediss:// URLs only"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn plain_urls_still_connect() {
+        let url = std::env::var("DBX_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
+        let backend = RedisBackend::connect_url(&url).await.unwrap();
+        let pong: String = backend.cmd(&cmd("PING")).await.unwrap();
+        assert_eq!(pong, "PONG");
     }
 }

@@ -9,7 +9,7 @@ use super::*;
 pub(crate) struct Lease {
     pub(crate) obj: Option<Object<PgManager>>,
     pub(crate) cancel: CancelToken,
-    pub(crate) tls: MakeRustls,
+    pub(crate) tls: MakeTls,
     pub(crate) timeout: Duration,
     pub(crate) broken: AtomicBool,
     pub(crate) in_tx: bool,

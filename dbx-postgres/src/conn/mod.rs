@@ -17,7 +17,7 @@ use crate::config::{SessionAttrs, Settings};
 use crate::convert::{self, Param};
 use crate::error::{BACKEND, map_err, sqlstate};
 use crate::lex;
-use crate::tls::MakeRustls;
+use crate::tls::MakeTls;
 use dbx_core::{Error, ErrorKind, NodeRole, NodeState, NodeStatus, PoolStatus, Result, Row, Value};
 use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, TimeoutType};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};

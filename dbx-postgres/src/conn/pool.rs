@@ -7,7 +7,7 @@ use super::*;
 /// URL, or to the first host of a list that fits `target_session_attrs`.
 #[derive(Clone)]
 pub(crate) struct Connector {
-    pub(crate) tls: MakeRustls,
+    pub(crate) tls: MakeTls,
     /// One configuration per host, in the URL's order.
     pub(crate) hosts: Arc<[tokio_postgres::Config]>,
     pub(crate) session: SessionAttrs,
