@@ -98,8 +98,8 @@ for t in "${targets[@]}"; do
   run edge sqlite::memory:
   run edge "$REDIS_URL"
   run edge "$POSTGRES_URL"
-  # The approximate index on the target: 3,000 x 64 points, built, then
+  # The approximate index on the target: 2,000 x 32 points, built, then
   # searched with two candidate lists against the exact scan.
-  run hnsw_measure 3000 64 50 20 16,128
+  run hnsw_measure 2000 32 30 20 16,128
 done
 step "cross builds ran on: ${targets[*]}"
