@@ -5,6 +5,8 @@
 mod api;
 mod config;
 mod error;
+mod logjson;
+mod logwriter;
 mod openapi;
 mod ratelimit;
 mod security;
@@ -73,15 +75,19 @@ async fn main() -> ExitCode {
             }
         };
     }
-    init_logging(&cfg);
-    match run(cfg, &args.config).await {
+    // Held to the end: dropping it writes out the buffered log lines.
+    let log = init_logging(&cfg);
+    let code = match run(cfg, &args.config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "dbx-gateway stopped");
+            drop(log);
             complain(&e);
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    drop(log);
+    code
 }
 
 /// `--check`: everything but connecting.
@@ -110,7 +116,9 @@ fn check(cfg: &GatewayConfig, path: &Path) -> Result<String, String> {
     ))
 }
 
-fn init_logging(cfg: &GatewayConfig) {
+/// The log goes to stderr through a buffer written out by a thread of its
+/// own (see [`logwriter`]); the returned guard writes out the rest.
+fn init_logging(cfg: &GatewayConfig) -> logwriter::LogGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.log.filter))
@@ -120,19 +128,23 @@ fn init_logging(cfg: &GatewayConfig) {
     } else {
         tracing_subscriber::fmt::format::FmtSpan::NONE
     };
+    let (writer, guard) = logwriter::buffered_stderr();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(spans)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if cfg.log.format == "json" {
+        // tracing-subscriber's `.json().with_current_span(true)
+        // .with_span_list(true)` lines, formatted without its per-line
+        // re-parsing (see `logjson`).
         builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
+            .fmt_fields(logjson::SpanFields)
+            .event_format(logjson::JsonLines)
             .init();
     } else {
         builder.with_ansi(false).init();
     }
+    guard
 }
 
 fn cors_layer(c: &CorsConfig) -> Result<CorsLayer, String> {

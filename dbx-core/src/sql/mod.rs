@@ -687,3 +687,100 @@ impl SqlTransaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A driver with only `query` and `query_stream`, over `n` fixed rows,
+    /// counting the rows its streams hand out: what the default
+    /// `query_bounded` is built on.
+    #[derive(Debug)]
+    struct Fixed {
+        n: i64,
+        streamed: Arc<AtomicUsize>,
+    }
+
+    impl Fixed {
+        fn rows(&self) -> Vec<Row> {
+            let cols: Arc<[String]> = Arc::from(vec!["n".to_owned()]);
+            (0..self.n)
+                .map(|i| Row::new(cols.clone(), vec![Value::Int(i)]))
+                .collect()
+        }
+    }
+
+    #[async_trait]
+    impl SqlStore for Fixed {
+        async fn execute(&self, _: &str, _: &[Value]) -> Result<u64> {
+            Ok(0)
+        }
+        async fn query(&self, _: &str, _: &[Value]) -> Result<Vec<Row>> {
+            Ok(self.rows())
+        }
+        fn query_stream(&self, _: String, _: Vec<Value>) -> RowStream {
+            let streamed = self.streamed.clone();
+            Box::pin(futures_util::StreamExt::map(
+                futures_util::stream::iter(self.rows()),
+                move |r| {
+                    streamed.fetch_add(1, Ordering::SeqCst);
+                    Ok(r)
+                },
+            ))
+        }
+        async fn begin(&self) -> Result<Box<dyn SqlTx>> {
+            Err(Error::unsupported("no transactions here"))
+        }
+    }
+
+    fn ns(b: &BoundedRows) -> Vec<i64> {
+        b.rows
+            .iter()
+            .map(|r| r.get::<i64>(0).unwrap_or(-1))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_default_bounded_query_stops_a_read_one_row_past_the_bound() {
+        let streamed = Arc::new(AtomicUsize::new(0));
+        let db = Fixed {
+            n: 10,
+            streamed: streamed.clone(),
+        };
+        let read = "SELECT n FROM t";
+        for (max, want, truncated, pulled) in [
+            (3, vec![0, 1, 2], true, 4),
+            (0, vec![], true, 1),
+            (10, (0..10).collect(), false, 10),
+            (20, (0..10).collect(), false, 10),
+        ] {
+            streamed.store(0, Ordering::SeqCst);
+            let b = db.query_bounded(read, &[], max).await.unwrap_or_default();
+            assert_eq!((ns(&b), b.truncated), (want, truncated), "max {max}");
+            assert_eq!(streamed.load(Ordering::SeqCst), pulled, "max {max}");
+        }
+        // A statement that may write is not streamed: it runs to completion.
+        streamed.store(0, Ordering::SeqCst);
+        let b = db
+            .query_bounded("DELETE FROM t RETURNING n", &[], 2)
+            .await
+            .unwrap_or_default();
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+        assert_eq!(streamed.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn cut_keeps_the_first_rows_and_says_whether_there_were_more() {
+        let db = Fixed {
+            n: 3,
+            streamed: Arc::default(),
+        };
+        let b = BoundedRows::cut(db.rows(), 2);
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+        let b = BoundedRows::cut(db.rows(), 3);
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1, 2], false));
+        let b = BoundedRows::cut(Vec::new(), 0);
+        assert_eq!((ns(&b), b.truncated), (vec![], false));
+    }
+}
