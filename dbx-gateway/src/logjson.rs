@@ -29,76 +29,140 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// Writes `s` as a JSON string, escaped as serde_json escapes.
-fn json_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+fn json_str<W: fmt::Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
     out.write_char('"')?;
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.write_str(&s[start..i])?;
-        if esc.is_empty() {
-            write!(out, "\\u{:04x}", b)?;
-        } else {
-            out.write_str(esc)?;
-        }
-        start = i + 1;
-    }
-    out.write_str(&s[start..])?;
+    escape_into(out, s)?;
     out.write_char('"')
 }
 
-/// One value, as JSON.
-enum Val {
-    Owned(String),
-    Raw(String),
+/// The inside of a JSON string: `"`, `\\` and control characters escaped
+/// (`\n`, `\r`, `\t`, `\b`, `\f`, else `\u00XX`), as serde_json does.
+fn escape_into<W: fmt::Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    while let Some(off) = bytes[start..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        let i = start + off;
+        out.write_str(&s[start..i])?;
+        match bytes[i] {
+            b'"' => out.write_str("\\\"")?,
+            b'\\' => out.write_str("\\\\")?,
+            b'\n' => out.write_str("\\n")?,
+            b'\r' => out.write_str("\\r")?,
+            b'\t' => out.write_str("\\t")?,
+            0x08 => out.write_str("\\b")?,
+            0x0c => out.write_str("\\f")?,
+            b => write!(out, "\\u{b:04x}")?,
+        }
+        start = i + 1;
+    }
+    out.write_str(&s[start..])
 }
 
-impl Val {
-    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        match self {
-            Val::Owned(s) => json_str(out, s),
-            Val::Raw(s) => out.write_str(s),
-        }
+/// Escapes what is written into it as the inside of a JSON string.
+struct Escaped<'a>(&'a mut String);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s)
     }
 }
 
-fn number<T: serde::Serialize>(v: T) -> Val {
-    Val::Raw(serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned()))
-}
-
-/// Collects fields as `(name, value)` in visit order.
-#[derive(Default)]
+/// Collects fields as JSON values in one buffer, with their names and
+/// where each value lies in it, in visit order.
 struct Collect {
-    fields: Vec<(&'static str, Val)>,
+    buf: String,
+    items: Vec<(&'static str, std::ops::Range<usize>)>,
     /// Span fields: `r#` prefixes dropped from debug fields' names, as the
     /// original span formatter does (event fields keep them).
     span: bool,
 }
 
 impl Collect {
-    fn push(&mut self, field: &Field, v: Val) {
-        self.fields.push((field.name(), v));
+    fn new(span: bool) -> Collect {
+        Collect {
+            buf: String::with_capacity(128),
+            items: Vec::with_capacity(8),
+            span,
+        }
+    }
+
+    fn for_span() -> Collect {
+        Collect::new(true)
+    }
+
+    /// Record the field whose value `write` appends to the buffer.
+    fn push(&mut self, name: &'static str, write: impl FnOnce(&mut String) -> fmt::Result) {
+        let start = self.buf.len();
+        if write(&mut self.buf).is_err() {
+            self.buf.truncate(start);
+            self.buf.push_str("null");
+        }
+        self.items.push((name, start..self.buf.len()));
+    }
+
+    fn raw(&mut self, field: &Field, v: impl fmt::Display) {
+        self.push(field.name(), |b| write!(b, "{v}"));
+    }
+
+    fn serde<T: serde::Serialize>(&mut self, field: &Field, v: T) {
+        let text = serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned());
+        self.push(field.name(), |b| b.write_str(&text));
+    }
+
+    /// `"k":v` members in `order`, separated by `sep`.
+    fn write_members<W: fmt::Write + ?Sized>(
+        &self,
+        out: &mut W,
+        order: &[usize],
+        sep: char,
+    ) -> fmt::Result {
+        for (n, &i) in order.iter().enumerate() {
+            let (k, range) = &self.items[i];
+            if n > 0 {
+                out.write_char(sep)?;
+            }
+            json_str(out, k)?;
+            out.write_char(':')?;
+            out.write_str(&self.buf[range.clone()])?;
+        }
+        Ok(())
+    }
+
+    /// Every member in visit order, comma-separated (an event's fields).
+    fn write_in_order<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
+        let order: Vec<usize> = (0..self.items.len()).collect();
+        self.write_members(out, &order, ',')
+    }
+
+    /// Sorted by name, a later field of the same name winning as in a map,
+    /// one per line (a span's fields).
+    fn write_sorted_lines(&self, out: &mut String) -> fmt::Result {
+        let mut order: Vec<usize> = (0..self.items.len()).collect();
+        // Stable: of equal names the last recorded stays last.
+        order.sort_by(|&a, &b| self.items[a].0.cmp(self.items[b].0));
+        let mut kept: Vec<usize> = Vec::with_capacity(order.len());
+        for i in order {
+            match kept.last_mut() {
+                Some(last) if self.items[*last].0 == self.items[i].0 => *last = i,
+                _ => kept.push(i),
+            }
+        }
+        self.write_members(out, &kept, '\n')
     }
 }
 
 impl Visit for Collect {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, number(value));
+        self.serde(field, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, Val::Raw(value.to_string()));
+        self.raw(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, Val::Raw(value.to_string()));
+        self.raw(field, value);
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
         // Both originals take these through `record_debug`: a string.
@@ -108,22 +172,25 @@ impl Visit for Collect {
         self.record_debug(field, &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, Val::Raw(value.to_string()));
+        self.raw(field, value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, Val::Owned(value.to_owned()));
+        self.push(field.name(), |b| json_str(b, value));
     }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
         if self.span {
             // A span's original keeps bytes as an array of numbers...
-            self.push(field, number(value));
+            self.serde(field, value);
         } else {
             // ...an event's as lowercase hex, through `record_debug`.
-            let mut hex = String::with_capacity(value.len() * 2);
-            for b in value {
-                let _ = write!(hex, "{b:02x}");
-            }
-            self.push(field, Val::Owned(hex));
+            self.push(field.name(), |b| {
+                b.push('"');
+                for x in value {
+                    write!(b, "{x:02x}")?;
+                }
+                b.push('"');
+                Ok(())
+            });
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -135,37 +202,13 @@ impl Visit for Collect {
             Some(rest) if self.span => rest,
             _ => name,
         };
-        self.fields.push((name, Val::Owned(format!("{value:?}"))));
+        self.push(name, |b| {
+            b.push('"');
+            write!(Escaped(b), "{value:?}")?;
+            b.push('"');
+            Ok(())
+        });
     }
-}
-
-/// Writes `"k":v` members, comma-separated.
-fn members(out: &mut impl fmt::Write, fields: &[(&str, Val)], mut first: bool) -> fmt::Result {
-    for (k, v) in fields {
-        if !first {
-            out.write_char(',')?;
-        }
-        first = false;
-        json_str(out, k)?;
-        out.write_char(':')?;
-        v.write(out)?;
-    }
-    Ok(())
-}
-
-/// Span fields: kept as JSON object members, sorted by name (a later
-/// field of the same name wins, as in a map).
-fn sorted(mut fields: Vec<(&'static str, Val)>) -> Vec<(&'static str, Val)> {
-    // Stable: of equal names the last recorded stays last, then wins below.
-    fields.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out: Vec<(&'static str, Val)> = Vec::with_capacity(fields.len());
-    for f in fields {
-        match out.last_mut() {
-            Some(last) if last.0 == f.0 => *last = f,
-            _ => out.push(f),
-        }
-    }
-    out
 }
 
 /// A span's fields, as JSON object members (see the module docs), one per
@@ -174,19 +217,6 @@ fn sorted(mut fields: Vec<(&'static str, Val)>) -> Vec<(&'static str, Val)> {
 /// become commas when written into a line.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct SpanFields;
-
-/// Writes `"k":v` members, one per line.
-fn member_lines(out: &mut String, fields: &[(&str, Val)]) -> fmt::Result {
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        json_str(out, k)?;
-        out.push(':');
-        v.write(out)?;
-    }
-    Ok(())
-}
 
 /// The key text (`"k"`) of a member `"k":v`.
 fn key_of(member: &str) -> &str {
@@ -204,13 +234,12 @@ fn key_of(member: &str) -> &str {
 
 impl<'w> FormatFields<'w> for SpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut c = Collect {
-            span: true,
-            ..Collect::default()
-        };
+        let mut c = Collect::for_span();
         fields.record(&mut c);
-        let mut out = String::new();
-        member_lines(&mut out, &sorted(c.fields))?;
+        // Built in one buffer of about the right size, then copied once:
+        // the span's own string starts empty and would grow step by step.
+        let mut out = String::with_capacity(c.buf.len() + c.items.len() * 24);
+        c.write_sorted_lines(&mut out)?;
         writer.write_str(&out)
     }
 
@@ -221,13 +250,10 @@ impl<'w> FormatFields<'w> for SpanFields {
         current: &'w mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut c = Collect {
-            span: true,
-            ..Collect::default()
-        };
+        let mut c = Collect::for_span();
         fields.record(&mut c);
         let mut fresh = String::new();
-        member_lines(&mut fresh, &sorted(c.fields))?;
+        c.write_sorted_lines(&mut fresh)?;
         if fresh.is_empty() {
             return Ok(());
         }
@@ -249,7 +275,7 @@ impl<'w> FormatFields<'w> for SpanFields {
 #[derive(Debug, Default)]
 pub(crate) struct JsonLines;
 
-fn span_object<S>(out: &mut Writer<'_>, span: &SpanRef<'_, S>) -> fmt::Result
+fn span_object<S>(out: &mut String, span: &SpanRef<'_, S>) -> fmt::Result
 where
     S: for<'a> LookupSpan<'a>,
 {
@@ -286,37 +312,41 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
+        // The line is built in a local buffer and handed over once: the
+        // writer is behind two dynamic calls per piece.
+        let mut line = String::with_capacity(768);
         let mut timestamp = String::with_capacity(32);
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        writer.write_str("{\"timestamp\":")?;
-        json_str(&mut writer, &timestamp)?;
-        writer.write_str(",\"level\":")?;
-        json_str(&mut writer, meta.level().as_str())?;
-        writer.write_str(",\"fields\":{")?;
-        let mut c = Collect::default();
+        line.write_str("{\"timestamp\":")?;
+        json_str(&mut line, &timestamp)?;
+        line.write_str(",\"level\":")?;
+        json_str(&mut line, meta.level().as_str())?;
+        line.write_str(",\"fields\":{")?;
+        let mut c = Collect::new(false);
         event.record(&mut c);
-        members(&mut writer, &c.fields, true)?;
-        writer.write_str("},\"target\":")?;
-        json_str(&mut writer, meta.target())?;
+        c.write_in_order(&mut line)?;
+        line.write_str("},\"target\":")?;
+        json_str(&mut line, meta.target())?;
         let current = event
             .parent()
             .and_then(|id| ctx.span(id))
             .or_else(|| ctx.lookup_current());
         if let Some(span) = &current {
-            writer.write_str(",\"span\":")?;
-            span_object(&mut writer, span)?;
-            writer.write_str(",\"spans\":[")?;
+            line.write_str(",\"span\":")?;
+            span_object(&mut line, span)?;
+            line.write_str(",\"spans\":[")?;
             if let Some(leaf) = ctx.lookup_current() {
                 for (i, s) in leaf.scope().from_root().enumerate() {
                     if i > 0 {
-                        writer.write_char(',')?;
+                        line.write_char(',')?;
                     }
-                    span_object(&mut writer, &s)?;
+                    span_object(&mut line, &s)?;
                 }
             }
-            writer.write_char(']')?;
+            line.write_char(']')?;
         }
-        writer.write_str("}\n")
+        line.write_str("}\n")?;
+        writer.write_str(&line)
     }
 }
 
@@ -441,6 +471,15 @@ mod tests {
             "{}",
             ours[0]
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é\u{2028}😀 end");
+        let mut ours = String::new();
+        json_str(&mut ours, &all).unwrap_or_default();
+        assert_eq!(ours, serde_json::to_string(&all).unwrap_or_default());
     }
 
     #[test]
