@@ -22,9 +22,11 @@ pub(crate) const HIGH_WATER: usize = 1 << 20;
 struct Shared {
     /// Lines not yet written.
     buf: Mutex<Vec<u8>>,
-    /// Where lines go (stderr); held while a taken buffer is written, so
-    /// buffers go out in order.
-    out: Mutex<Box<dyn Write + Send>>,
+    /// Where lines go (stderr), and a second buffer swapped with `buf` to
+    /// write it out, so the two are reused instead of allocated and freed
+    /// on different threads; held while a buffer is written, so buffers go
+    /// out in order.
+    out: Mutex<(Box<dyn Write + Send>, Vec<u8>)>,
     stop: std::sync::atomic::AtomicBool,
 }
 
@@ -36,12 +38,15 @@ impl Shared {
     /// Take what is buffered and write it to stderr, in order.
     fn flush(&self) -> io::Result<()> {
         let mut out = lock(&self.out);
-        let taken = std::mem::take(&mut *lock(&self.buf));
-        if taken.is_empty() {
+        let (sink, spare) = &mut *out;
+        spare.clear();
+        std::mem::swap(&mut *lock(&self.buf), spare);
+        if spare.is_empty() {
             return Ok(());
         }
-        out.write_all(&taken)?;
-        out.flush()
+        let r = sink.write_all(spare).and_then(|()| sink.flush());
+        spare.clear();
+        r
     }
 }
 
@@ -66,7 +71,7 @@ pub(crate) fn buffered_stderr() -> (BufferedStderr, LogGuard) {
 fn buffered(sink: Box<dyn Write + Send>) -> (BufferedStderr, LogGuard) {
     let shared = Arc::new(Shared {
         buf: Mutex::new(Vec::with_capacity(64 * 1024)),
-        out: Mutex::new(sink),
+        out: Mutex::new((sink, Vec::with_capacity(64 * 1024))),
         stop: std::sync::atomic::AtomicBool::new(false),
     });
     let bg = shared.clone();
