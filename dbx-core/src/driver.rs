@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use crate::document::{DocStore, DocStream, DocTx, check_collection, is_ext_json};
 pub use crate::kv::{KvStore, ScanPage, add_counter, check_key, check_ttl, parse_counter};
-pub use crate::sql::{RowStream, SqlStore, SqlTx};
+pub use crate::sql::{BoundedRows, RowStream, SqlStore, SqlTx};
 pub use crate::vector::{
     VectorStore, check_collection_name, check_vector, collection_not_found, dimension_mismatch,
 };

@@ -34,7 +34,7 @@ pub use options::{ConnectOptions, Secret};
 pub use policy::{BreakerConfig, BreakerState, LimitConfig, Policy, RetryConfig};
 pub use registry::Registry;
 pub use row::{ColumnIndex, Row};
-pub use sql::{RowStream, Sql, SqlTransaction, TransactionOptions};
+pub use sql::{BoundedRows, RowStream, Sql, SqlTransaction, TransactionOptions};
 pub use telemetry::{Latency, PoolStatus, Stats};
 pub use value::Value;
 pub use vector::{

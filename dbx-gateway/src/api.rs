@@ -323,11 +323,9 @@ async fn in_transaction(
     let mut out = Vec::with_capacity(statements.len());
     for (i, (text, params, query)) in statements.iter().enumerate() {
         let r = if *query {
-            tx.query(text, params).await.map(|mut rows| {
-                let truncated = rows.len() > max_rows;
-                rows.truncate(max_rows);
-                rows_json(&rows, truncated)
-            })
+            tx.query_bounded(text, params, max_rows)
+                .await
+                .map(|b| rows_json(&b.rows, b.truncated))
         } else {
             tx.execute(text, params)
                 .await
@@ -382,26 +380,12 @@ pub(crate) async fn sql_query(
         let stream = sql.query_stream(&req.sql, &params);
         return Ok(ndjson_rows(stream, st.limits.max_stream_rows));
     }
-    let max = st.limits.max_rows;
-    let (rows, truncated) = if read {
-        let mut stream = sql.query_stream(&req.sql, &params);
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        while let Some(r) = stream.next().await {
-            if rows.len() == max {
-                truncated = true;
-                break;
-            }
-            rows.push(r?);
-        }
-        (rows, truncated)
-    } else {
-        let mut rows = sql.query(&req.sql, &params).await?;
-        let truncated = rows.len() > max;
-        rows.truncate(max);
-        (rows, truncated)
-    };
-    Ok(Json(rows_json(&rows, truncated)).into_response())
+    // At most `max_rows` rows held, in one round trip (no stream, which on
+    // PostgreSQL takes a pooled connection and a transaction).
+    let b = sql
+        .query_bounded(&req.sql, &params, st.limits.max_rows)
+        .await?;
+    Ok(Json(rows_json(&b.rows, b.truncated)).into_response())
 }
 
 /// NDJSON: `{"columns": [...]}`, then one array per row, then

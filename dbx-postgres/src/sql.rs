@@ -5,7 +5,7 @@ use crate::convert;
 use crate::error::{BACKEND, map_err, reached_server};
 use crate::router::Router;
 use dbx_core::driver::{SqlStore, SqlTx};
-use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};
+use dbx_core::{BoundedRows, Error, ErrorKind, Result, Row, RowStream, Value};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,14 @@ impl PgSql {
                 true,
             )
             .await;
-            guard.disarm();
+            match (&r, mode) {
+                (Ok(Output::Bounded(b)), Mode::Bounded { stop_early, .. })
+                    if b.truncated && stop_early =>
+                {
+                    guard.left_unread();
+                }
+                _ => guard.disarm(),
+            }
             r
         }
         .await;
@@ -75,6 +82,21 @@ impl SqlStore for PgSql {
         self.single(sql, params, Mode::First)
             .await
             .map(Output::first)
+    }
+
+    /// On a shared pipelined client, in one round trip, like `query`; a
+    /// plain read stops reading at row `max_rows + 1` (see `Mode::Bounded`).
+    async fn query_bounded(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let mode = Mode::Bounded {
+            max: max_rows,
+            stop_early: dbx_core::sql::is_plain_read(sql),
+        };
+        self.single(sql, params, mode).await.map(Output::bounded)
     }
 
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
@@ -337,6 +359,21 @@ impl SqlTx for PgTransaction {
 
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         self.run(sql, params, Mode::First).await.map(Output::first)
+    }
+
+    /// Reads the whole answer (converting at most `max_rows` rows), so an
+    /// error in a later row marks the transaction failed.
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let mode = Mode::Bounded {
+            max: max_rows,
+            stop_early: false,
+        };
+        self.run(sql, params, mode).await.map(Output::bounded)
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -1,9 +1,9 @@
 //! `SqlStore` on SQLite.
 
 use crate::error::map_err;
-use crate::pool::{Conn, Guard, Pool, Stmt, on_blocking_side};
+use crate::pool::{Conn, Guard, Job, Pool, Stmt, on_blocking_side};
 use dbx_core::driver::{SqlStore, SqlTx};
-use dbx_core::{Error, ErrorKind, Result, Row, RowStream, Value};
+use dbx_core::{BoundedRows, Error, ErrorKind, Result, Row, RowStream, Value};
 use std::sync::Arc;
 
 /// Rows buffered between the query thread and the stream's consumer.
@@ -56,6 +56,42 @@ pub(crate) fn query_first_on(conn: &mut Conn, sql: &str, params: &[Value]) -> Re
         true
     })?;
     Ok(first)
+}
+
+/// Run one query and keep at most `max` rows: a read-only statement steps
+/// at most `max + 1` rows (the last only to learn that there are more).
+pub(crate) fn query_bounded_on(
+    conn: &mut Conn,
+    sql: &str,
+    params: &[Value],
+    max: usize,
+) -> Result<BoundedRows> {
+    let mut rows = Vec::new();
+    rows_on(conn, sql, params, max.saturating_add(1), |row| {
+        rows.push(row);
+        true
+    })?;
+    Ok(BoundedRows::cut(rows, max))
+}
+
+/// A bounded query as a pool job, with borrowed SQL text and parameters
+/// (copied only when it moves to a blocking thread), as [`Stmt`].
+struct Bounded<'a> {
+    sql: &'a str,
+    params: &'a [Value],
+    max: usize,
+}
+
+impl Job for Bounded<'_> {
+    type Output = BoundedRows;
+    type Owned = Box<dyn FnOnce(&mut Conn) -> Result<BoundedRows> + Send>;
+    fn call(&self, conn: &mut Conn) -> Result<BoundedRows> {
+        query_bounded_on(conn, self.sql, self.params, self.max)
+    }
+    fn into_owned(self) -> Self::Owned {
+        let (sql, params, max) = (self.sql.to_owned(), self.params.to_vec(), self.max);
+        Box::new(move |conn| query_bounded_on(conn, &sql, &params, max))
+    }
 }
 
 /// Run one query, handing up to `limit` rows to `sink`. A read-only
@@ -117,6 +153,20 @@ impl SqlStore for SqliteSql {
     async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let f = query_first_on;
         self.pool.run_job(Stmt { sql, params, f }).await
+    }
+
+    async fn query_bounded(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let job = Bounded {
+            sql,
+            params,
+            max: max_rows,
+        };
+        self.pool.run_job(job).await
     }
 
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream {
@@ -252,6 +302,17 @@ impl SqlTx for SqliteTransaction {
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let (sql, params) = (sql.to_owned(), params.to_vec());
         self.on_conn(move |c| query_first_on(c, &sql, &params))
+            .await
+    }
+
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.on_conn(move |c| query_bounded_on(c, &sql, &params, max_rows))
             .await
     }
 

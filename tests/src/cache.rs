@@ -343,6 +343,48 @@ pub async fn vector_searches_are_cached_and_writes_read_back(db: &Dbx) {
     coll.drop().await.unwrap();
 }
 
+/// Bounded reads are cached per bound, keep the bound and the truncated
+/// flag, and are dropped by writes like whole results.
+pub async fn sql_bounded_reads_are_cached_per_bound(db: &Dbx) {
+    let t = users(db, "cache_sql_bounded").await;
+    let sql = db.sql().unwrap();
+    let c = sql.cached(policy());
+    let q = format!("SELECT name FROM {t} ORDER BY id");
+    let names = |b: &dbx::BoundedRows| -> Vec<String> {
+        b.rows.iter().map(|r| r.get::<String>(0).unwrap()).collect()
+    };
+    let before = ops(db);
+    for _ in 0..3 {
+        let b = c.query_bounded(&q, params![], 1).await.unwrap();
+        assert_eq!((names(&b), b.truncated), (vec!["ada".to_owned()], true));
+    }
+    assert_eq!(ops(db) - before, 1, "three reads, one query");
+    // Another bound is another entry, not a cut of the first.
+    let b = c.query_bounded(&q, params![], 2).await.unwrap();
+    assert_eq!(
+        (names(&b), b.truncated),
+        (vec!["ada".to_owned(), "grace".to_owned()], false)
+    );
+    let b = c.query_bounded(&q, params![], 0).await.unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (0, true));
+    assert_eq!(ops(db) - before, 3);
+    // A write drops them.
+    sql.execute(&format!("DELETE FROM {t} WHERE id = $1"), params![1])
+        .await
+        .unwrap();
+    let b = c.query_bounded(&q, params![], 1).await.unwrap();
+    assert_eq!((names(&b), b.truncated), (vec!["grace".to_owned()], false));
+    // Errors are typed and not cached.
+    expect_kind(
+        c.query_bounded("SELECT * FROM no_such_table_cb", params![], 1)
+            .await,
+        ErrorKind::Query,
+    );
+    sql.execute(&format!("DROP TABLE {t}"), params![])
+        .await
+        .unwrap();
+}
+
 /// Cached SQL reads on a backend with the SQL capability.
 #[macro_export]
 macro_rules! cache_sql_conformance {
@@ -355,6 +397,7 @@ macro_rules! cache_sql_conformance {
                 sql_writes_and_volatile_reads_are_never_cached,
                 sql_injection_strings_are_cached_as_data,
                 sql_concurrent_misses_make_one_query,
+                sql_bounded_reads_are_cached_per_bound,
             ]
         );
     };

@@ -626,6 +626,129 @@ pub async fn scripts_run_several_statements(db: &Dbx) {
         .unwrap();
 }
 
+pub async fn query_bounded_keeps_at_most_max_rows(db: &Dbx) {
+    let t = table("bounded");
+    let sql = db.sql().unwrap();
+    sql.execute(
+        &format!(
+            "CREATE TABLE {t} (n {} PRIMARY KEY, name {})",
+            ty(db, "int"),
+            ty(db, "text")
+        ),
+        params![],
+    )
+    .await
+    .unwrap();
+    let mut tx = sql.begin().await.unwrap();
+    for n in 0..5 {
+        tx.execute(
+            &format!("INSERT INTO {t} (n, name) VALUES ($1, $2)"),
+            params![n, format!("p{n}")],
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let q = format!("SELECT n, name FROM {t} WHERE n >= $1 ORDER BY n");
+    assert!(dbx::sql::is_plain_read(&q));
+    let ns = |b: &dbx::BoundedRows| -> Vec<i64> {
+        b.rows.iter().map(|r| r.get::<i64>(0).unwrap()).collect()
+    };
+    // Fewer rows than the maximum, exactly the maximum, more.
+    let b = sql.query_bounded(&q, params![0], 10).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![0, 1, 2, 3, 4], false));
+    assert_eq!(b.rows[4].get::<String>("name").unwrap(), "p4");
+    let b = sql.query_bounded(&q, params![0], 5).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![0, 1, 2, 3, 4], false));
+    let b = sql.query_bounded(&q, params![0], 3).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![0, 1, 2], true));
+    let b = sql.query_bounded(&q, params![3], 1).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![3], true));
+    // Nothing kept: truncated only when there was a row.
+    let b = sql.query_bounded(&q, params![0], 0).await.unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (0, true));
+    let b = sql.query_bounded(&q, params![99], 0).await.unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (0, false));
+    let b = sql.query_bounded(&q, params![99], 4).await.unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (0, false));
+    // The handle works again after a truncated query (its connection was
+    // not left mid-answer for the next statement).
+    for _ in 0..20 {
+        let b = sql.query_bounded(&q, params![0], 2).await.unwrap();
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+        let n: i64 = sql
+            .query_one_as(&format!("SELECT COUNT(*) FROM {t}"), params![])
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+    }
+    // Parameters are bound: an injection string stays data.
+    let evil = "x' OR '1'='1";
+    let b = sql
+        .query_bounded(
+            &format!("SELECT n FROM {t} WHERE name = $1 ORDER BY n"),
+            params![evil],
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (0, false));
+    // A statement that writes runs to completion even when its rows are cut.
+    let b = sql
+        .query_bounded(
+            &format!("INSERT INTO {t} (n, name) VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING n"),
+            params![10, evil, 11, "q11", 12, "q12"],
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (1, true));
+    let names: Vec<String> = sql
+        .query_as(
+            &format!("SELECT name FROM {t} WHERE n >= $1 ORDER BY n"),
+            params![10],
+        )
+        .await
+        .unwrap();
+    assert_eq!(names, [evil, "q11", "q12"]);
+    let b = sql
+        .query_bounded(
+            &format!("SELECT n FROM {t} WHERE name = $1"),
+            params![evil],
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![10], false));
+    // Errors are typed: a bad statement, a wrong parameter count.
+    expect_kind(
+        sql.query_bounded("SELECT * FROM no_such_table_bounded", params![], 5)
+            .await,
+        ErrorKind::Query,
+    );
+    expect_kind(
+        sql.query_bounded(&q, params![], 5).await,
+        ErrorKind::InvalidInput,
+    );
+    // Inside a transaction too.
+    let mut tx = sql.begin().await.unwrap();
+    let b = tx.query_bounded(&q, params![0], 2).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+    let b = tx.query_bounded(&q, params![4], 2).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![4, 10], true));
+    tx.execute(&format!("DELETE FROM {t} WHERE n >= $1"), params![10])
+        .await
+        .unwrap();
+    let b = tx.query_bounded(&q, params![4], 2).await.unwrap();
+    assert_eq!((ns(&b), b.truncated), (vec![4], false));
+    tx.rollback().await.unwrap();
+    let b = sql.query_bounded(&q, params![0], 100).await.unwrap();
+    assert_eq!((b.rows.len(), b.truncated), (8, false));
+    sql.execute(&format!("DROP TABLE {t}"), params![])
+        .await
+        .unwrap();
+}
+
 /// Every SQL conformance test, by name.
 #[macro_export]
 macro_rules! sql_conformance {
@@ -650,6 +773,7 @@ macro_rules! sql_conformance {
                 injection_strings_are_stored_as_data,
                 nul_in_text_roundtrips_or_is_invalid_input,
                 scripts_run_several_statements,
+                query_bounded_keeps_at_most_max_rows,
             ]
         );
     };

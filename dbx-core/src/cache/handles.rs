@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::kv::Kv;
 use crate::policy::engine::Ctx;
 use crate::row::Row;
-use crate::sql::{Sql, decode_all, first_row};
+use crate::sql::{BoundedRows, Sql, decode_all, first_row};
 use crate::value::Value;
 use crate::vector::{ScoredPoint, Search, VectorCollection};
 use futures_util::FutureExt;
@@ -136,6 +136,32 @@ impl CachedSql {
         }
     }
 
+    /// At most `max_rows` rows of a query, as [`Sql::query_bounded`]
+    /// returns them: cached if it is a cacheable read (the entry holds at
+    /// most `max_rows + 1` rows, under a key of its own for each
+    /// `max_rows`, so memory stays bounded), run uncached otherwise.
+    pub async fn query_bounded(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let view = |p: &Payload| match p {
+            Payload::Rows(rows) => Some(BoundedRows::cut(
+                rows.iter()
+                    .take(max_rows.saturating_add(1))
+                    .cloned()
+                    .collect(),
+                max_rows,
+            )),
+            _ => None,
+        };
+        match self.cached_as(sql, params, Some(max_rows), view).await? {
+            Some(rows) => Ok(rows),
+            None => self.sql.query_bounded(sql, params, max_rows).await,
+        }
+    }
+
     /// The first row of a query (the whole result is what is cached).
     async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let view = |p: &Payload| match p {
@@ -156,6 +182,18 @@ impl CachedSql {
         params: &[Value],
         view: impl FnOnce(&Payload) -> Option<T>,
     ) -> Result<Option<T>> {
+        self.cached_as(sql, params, None, view).await
+    }
+
+    /// [`cached`](Self::cached) of the whole result (`bound` `None`), or of
+    /// its first `bound + 1` rows, kept under a key of their own.
+    async fn cached_as<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        bound: Option<usize>,
+        view: impl FnOnce(&Payload) -> Option<T>,
+    ) -> Result<Option<T>> {
         let ctx = &self.sql.ctx;
         let Some((cache, policy)) = cache_and_policy(ctx, &self.checked, "sql.query")? else {
             return Ok(None);
@@ -165,8 +203,14 @@ impl CachedSql {
             cache.bypass();
             return Ok(None);
         }
-        let mut key = Writer::with_capacity(sql.len() + 8 + params.len() * 12 + STAMP_ROOM);
-        key.byte(b'S');
+        let mut key = Writer::with_capacity(sql.len() + 18 + params.len() * 12 + STAMP_ROOM);
+        match bound {
+            None => key.byte(b'S'),
+            Some(max) => {
+                key.byte(b'B');
+                key.varint(u64::try_from(max).unwrap_or(u64::MAX));
+            }
+        }
         key.str(sql);
         for p in params {
             key.value(p);
@@ -181,7 +225,14 @@ impl CachedSql {
         let load = || {
             let (handle, sql, params) = (self.sql.clone(), sql.to_owned(), params.to_vec());
             async move {
-                let rows = handle.query(&sql, &params).await?;
+                let rows = match bound {
+                    None => handle.query(&sql, &params).await?,
+                    // One row past the bound, to know whether there were more.
+                    Some(max) => {
+                        let cap = max.saturating_add(1);
+                        handle.query_bounded(&sql, &params, cap).await?.rows
+                    }
+                };
                 Ok(Payload::Rows(rows.into()))
             }
             .boxed()

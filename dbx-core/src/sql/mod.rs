@@ -54,6 +54,37 @@ pub fn is_plain_read(sql: &str) -> bool {
 /// A stream of rows, from [`Sql::query_stream`].
 pub type RowStream = Pin<Box<dyn Stream<Item = Result<Row>> + Send + 'static>>;
 
+/// The rows of a bounded query ([`Sql::query_bounded`]): at most the
+/// maximum asked for, in the query's order, and whether the query had more.
+///
+/// ```
+/// use dbx_core::sql::BoundedRows;
+/// let b = BoundedRows::new(Vec::new(), false);
+/// assert!(b.rows.is_empty() && !b.truncated);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct BoundedRows {
+    /// The rows kept: at most the maximum asked for.
+    pub rows: Vec<Row>,
+    /// The query returned more rows than the maximum; those were not kept.
+    pub truncated: bool,
+}
+
+impl BoundedRows {
+    /// Rows and whether more existed, as a driver reports them.
+    pub fn new(rows: Vec<Row>, truncated: bool) -> Self {
+        BoundedRows { rows, truncated }
+    }
+
+    /// The first `max_rows` of a whole result; `truncated` if it had more.
+    pub fn cut(mut rows: Vec<Row>, max_rows: usize) -> Self {
+        let truncated = rows.len() > max_rows;
+        rows.truncate(max_rows);
+        BoundedRows { rows, truncated }
+    }
+}
+
 /// SQL, as a driver implements it.
 #[async_trait]
 pub trait SqlStore: Send + Sync + fmt::Debug + 'static {
@@ -71,6 +102,34 @@ pub trait SqlStore: Send + Sync + fmt::Debug + 'static {
     /// Run a query and stream its rows, without holding the whole result in
     /// memory. Dropping the stream stops the query.
     fn query_stream(&self, sql: String, params: Vec<Value>) -> RowStream;
+    /// Run a query and keep at most `max_rows` of its rows, reporting
+    /// whether it had more; rows past `max_rows + 1` are never held in
+    /// memory. A plain read ([`is_plain_read`]) may stop once row
+    /// `max_rows + 1` is seen, so an error in a later row goes unseen; any
+    /// other statement runs to completion. The default streams a plain read
+    /// through [`query_stream`](SqlStore::query_stream) and stops there, and
+    /// runs anything else through [`query`](SqlStore::query) (which holds
+    /// its whole result).
+    async fn query_bounded(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        if !is_read(sql) {
+            return Ok(BoundedRows::cut(self.query(sql, params).await?, max_rows));
+        }
+        let mut stream = self.query_stream(sql.to_owned(), params.to_vec());
+        let mut rows = Vec::new();
+        while let Some(row) = futures_util::StreamExt::next(&mut stream).await {
+            let row = row?;
+            if rows.len() == max_rows {
+                return Ok(BoundedRows::new(rows, true));
+            }
+            rows.push(row);
+        }
+        Ok(BoundedRows::new(rows, false))
+    }
     /// Start a transaction on a connection of its own.
     async fn begin(&self) -> Result<Box<dyn SqlTx>>;
     /// Run a script of several statements separated by `;`, without
@@ -97,6 +156,17 @@ pub trait SqlTx: Send + fmt::Debug {
     /// [`SqlStore::query_first`] does. The default collects every row.
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
+    }
+    /// Run a query inside the transaction and keep at most `max_rows` of its
+    /// rows, as [`SqlStore::query_bounded`] does. The default collects
+    /// every row and cuts the result.
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        Ok(BoundedRows::cut(self.query(sql, params).await?, max_rows))
     }
     /// Make the transaction's changes permanent.
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -306,6 +376,52 @@ impl Sql {
         r
     }
 
+    /// Run a query with bound parameters and keep at most `max_rows` of its
+    /// rows, with [`truncated`](BoundedRows::truncated) set when it had
+    /// more: for results whose size the caller does not control (an HTTP
+    /// API's queries), without the cost of a stream. Memory stays bounded
+    /// by `max_rows`: a plain read stops once it sees row `max_rows + 1`
+    /// (an error in a later row goes unseen); any other statement runs to
+    /// completion and the rows past `max_rows` are dropped as they arrive
+    /// where the driver can (SQLite, PostgreSQL).
+    ///
+    /// Retried, timed and recorded as [`query`](Sql::query) is. On
+    /// PostgreSQL it runs on a shared pipelined connection in one round
+    /// trip; the server still sends the rest of a truncated result, which
+    /// the connection reads and discards (statements pipelined behind it
+    /// wait for that), so a statement whose result may be far larger than
+    /// `max_rows` is better given a `LIMIT`. On SQLite the rest is never
+    /// computed.
+    ///
+    /// ```
+    /// # async fn demo(db: dbx_core::Database) -> dbx_core::Result<()> {
+    /// use dbx_core::params;
+    /// let sql = db.sql()?;
+    /// let page = sql.query_bounded("SELECT id, name FROM users ORDER BY id", params![], 100).await?;
+    /// if page.truncated {
+    ///     println!("showing the first {} users", page.rows.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_bounded(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        let op = self.query_op_named(sql, "sql.query_bounded");
+        let r = self
+            .ctx
+            .run_text(op, Some(sql), || {
+                self.db.query_bounded(sql, params, max_rows)
+            })
+            .await;
+        if self.ctx.caching() && !is_read(sql) {
+            self.ctx.changed(Changed::Sql(sql), &r).await;
+        }
+        r
+    }
+
     /// The first row of a query (the rest may go unread).
     async fn query_first(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let op = self.query_op(sql);
@@ -322,10 +438,15 @@ impl Sql {
     /// How a query is run: retried only if it is a plain read (or the
     /// handle says every statement is idempotent).
     fn query_op(&self, sql: &str) -> Op {
+        self.query_op_named(sql, "sql.query")
+    }
+
+    /// [`query_op`](Sql::query_op) under another operation name.
+    fn query_op_named(&self, sql: &str, name: &'static str) -> Op {
         let op = if is_read(sql) {
-            Op::idempotent("sql.query")
+            Op::idempotent(name)
         } else {
-            Op::once("sql.query")
+            Op::once(name)
         };
         op.forced(self.force_idempotent)
     }
@@ -516,6 +637,24 @@ impl SqlTransaction {
         ctx.run_once("sql.tx.query", tx.query(sql, params)).await
     }
 
+    /// Run a query inside the transaction and keep at most `max_rows` of
+    /// its rows, as [`Sql::query_bounded`] does.
+    pub async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<BoundedRows> {
+        self.wrote(sql);
+        let ctx = self.ctx.clone();
+        let tx = self.open("sql.tx.query_bounded")?;
+        ctx.run_once(
+            "sql.tx.query_bounded",
+            tx.query_bounded(sql, params, max_rows),
+        )
+        .await
+    }
+
     /// The first row of a query inside the transaction (the rest may go unread).
     async fn query_first(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         self.wrote(sql);
@@ -546,5 +685,102 @@ impl SqlTransaction {
             Some(tx) => self.ctx.run_once("sql.tx.rollback", tx.rollback()).await,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A driver with only `query` and `query_stream`, over `n` fixed rows,
+    /// counting the rows its streams hand out: what the default
+    /// `query_bounded` is built on.
+    #[derive(Debug)]
+    struct Fixed {
+        n: i64,
+        streamed: Arc<AtomicUsize>,
+    }
+
+    impl Fixed {
+        fn rows(&self) -> Vec<Row> {
+            let cols: Arc<[String]> = Arc::from(vec!["n".to_owned()]);
+            (0..self.n)
+                .map(|i| Row::new(cols.clone(), vec![Value::Int(i)]))
+                .collect()
+        }
+    }
+
+    #[async_trait]
+    impl SqlStore for Fixed {
+        async fn execute(&self, _: &str, _: &[Value]) -> Result<u64> {
+            Ok(0)
+        }
+        async fn query(&self, _: &str, _: &[Value]) -> Result<Vec<Row>> {
+            Ok(self.rows())
+        }
+        fn query_stream(&self, _: String, _: Vec<Value>) -> RowStream {
+            let streamed = self.streamed.clone();
+            Box::pin(futures_util::StreamExt::map(
+                futures_util::stream::iter(self.rows()),
+                move |r| {
+                    streamed.fetch_add(1, Ordering::SeqCst);
+                    Ok(r)
+                },
+            ))
+        }
+        async fn begin(&self) -> Result<Box<dyn SqlTx>> {
+            Err(Error::unsupported("no transactions here"))
+        }
+    }
+
+    fn ns(b: &BoundedRows) -> Vec<i64> {
+        b.rows
+            .iter()
+            .map(|r| r.get::<i64>(0).unwrap_or(-1))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_default_bounded_query_stops_a_read_one_row_past_the_bound() {
+        let streamed = Arc::new(AtomicUsize::new(0));
+        let db = Fixed {
+            n: 10,
+            streamed: streamed.clone(),
+        };
+        let read = "SELECT n FROM t";
+        for (max, want, truncated, pulled) in [
+            (3, vec![0, 1, 2], true, 4),
+            (0, vec![], true, 1),
+            (10, (0..10).collect(), false, 10),
+            (20, (0..10).collect(), false, 10),
+        ] {
+            streamed.store(0, Ordering::SeqCst);
+            let b = db.query_bounded(read, &[], max).await.unwrap_or_default();
+            assert_eq!((ns(&b), b.truncated), (want, truncated), "max {max}");
+            assert_eq!(streamed.load(Ordering::SeqCst), pulled, "max {max}");
+        }
+        // A statement that may write is not streamed: it runs to completion.
+        streamed.store(0, Ordering::SeqCst);
+        let b = db
+            .query_bounded("DELETE FROM t RETURNING n", &[], 2)
+            .await
+            .unwrap_or_default();
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+        assert_eq!(streamed.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn cut_keeps_the_first_rows_and_says_whether_there_were_more() {
+        let db = Fixed {
+            n: 3,
+            streamed: Arc::default(),
+        };
+        let b = BoundedRows::cut(db.rows(), 2);
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1], true));
+        let b = BoundedRows::cut(db.rows(), 3);
+        assert_eq!((ns(&b), b.truncated), (vec![0, 1, 2], false));
+        let b = BoundedRows::cut(Vec::new(), 0);
+        assert_eq!((ns(&b), b.truncated), (vec![], false));
     }
 }

@@ -98,7 +98,8 @@ async fn health_ready_metrics_openapi_docs_request_ids() {
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-abc-123");
-    assert!(gw.log().contains("req-abc-123"));
+    // The log is written out by a background thread every few milliseconds.
+    wait_for_log(&gw, "req-abc-123", 1).await;
 }
 
 #[tokio::test]
@@ -149,6 +150,7 @@ async fn body_limit_malformed_json_and_audit_log() {
         Some(&json!({"value": secret_value})),
     )
     .await;
+    wait_for_log(&gw, "dbx_gateway::audit", 1).await;
     let log = gw.log();
     let line = log
         .lines()

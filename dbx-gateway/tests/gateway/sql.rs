@@ -272,4 +272,27 @@ url = "{}"
         json!({"sql": format!("DROP TABLE {table}")}),
     )
     .await;
+    // The JSON answer holds at most max_rows (10,000 by default) and says
+    // it was cut; the same shared connection answers the next read right.
+    let v = gw
+        .ok(
+            "/v1/db/pg/sql/query",
+            &admin,
+            json!({"sql": "SELECT n FROM generate_series(1, $1::int) AS n ORDER BY n", "params": [25000]}),
+        )
+        .await;
+    assert_eq!(v["row_count"], 10_000);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["rows"][9_999][0], 10_000);
+    let v = gw
+        .ok(
+            "/v1/db/pg/sql/query",
+            &admin,
+            json!({"sql": "SELECT $1::int + 1 AS n", "params": [41]}),
+        )
+        .await;
+    assert_eq!(
+        (v["rows"][0][0].as_i64(), v["truncated"].as_bool()),
+        (Some(42), Some(false))
+    );
 }

@@ -10,12 +10,23 @@ pub(crate) enum Mode {
     /// The first row only; the rest are still read (and any error in them
     /// reported), but not converted.
     First,
+    /// At most `max` rows. With `stop_early` (a plain read outside a
+    /// transaction) reading stops at row `max + 1`: the stream is dropped
+    /// and tokio-postgres's connection reads and discards the rest of the
+    /// answer, so statements pipelined behind it still get their own.
+    /// Otherwise the rest is read (and any error in it reported), but not
+    /// converted.
+    Bounded {
+        max: usize,
+        stop_early: bool,
+    },
 }
 
 pub(crate) enum Output {
     Count(u64),
     Rows(Vec<Row>),
     First(Option<Row>),
+    Bounded(BoundedRows),
 }
 
 impl Output {
@@ -24,6 +35,7 @@ impl Output {
             Output::Count(n) => n,
             Output::Rows(r) => r.len() as u64,
             Output::First(r) => u64::from(r.is_some()),
+            Output::Bounded(b) => b.rows.len() as u64,
         }
     }
 
@@ -31,6 +43,7 @@ impl Output {
         match self {
             Output::Rows(r) => r,
             Output::First(r) => r.into_iter().collect(),
+            Output::Bounded(b) => b.rows,
             Output::Count(_) => Vec::new(),
         }
     }
@@ -39,7 +52,15 @@ impl Output {
         match self {
             Output::Rows(r) => r.into_iter().next(),
             Output::First(r) => r,
+            Output::Bounded(b) => b.rows.into_iter().next(),
             Output::Count(_) => None,
+        }
+    }
+
+    pub(crate) fn bounded(self) -> BoundedRows {
+        match self {
+            Output::Bounded(b) => b,
+            other => BoundedRows::new(other.rows(), false),
         }
     }
 }
@@ -168,7 +189,7 @@ pub(crate) async fn run_prepared(
             // The command tag's count: rows changed, or rows returned by a SELECT.
             Ok(Output::Count(n))
         }
-        Mode::Query | Mode::First => {
+        Mode::Query | Mode::First | Mode::Bounded { .. } => {
             if !prepared.decodable {
                 check_columns(stmt)?;
             }
@@ -180,9 +201,11 @@ pub(crate) async fn run_prepared(
     }
 }
 
-/// Read every row of `stream`; convert them all (`Mode::Query`) or only the
-/// first (`Mode::First`). The rest are read either way, so the statement runs
-/// to completion and an error in a later row is still reported.
+/// Read the rows of `stream`; convert them all (`Mode::Query`), only the
+/// first (`Mode::First`) or up to a bound (`Mode::Bounded`). The rest are
+/// read too, so the statement runs to completion and an error in a later
+/// row is still reported, except that `Mode::Bounded` with `stop_early`
+/// stops at the first row past the bound.
 pub(crate) async fn collect(
     stream: tokio_postgres::RowStream,
     mut names: Option<Arc<[String]>>,
@@ -191,9 +214,18 @@ pub(crate) async fn collect(
     futures_util::pin_mut!(stream);
     let mut rows = Vec::new();
     let mut first = None;
+    let mut truncated = false;
     while let Some(r) = stream.try_next().await.map_err(map_err)? {
-        if mode == Mode::First && first.is_some() {
-            continue;
+        match mode {
+            Mode::First if first.is_some() => continue,
+            Mode::Bounded { max, stop_early } if rows.len() >= max => {
+                truncated = true;
+                if stop_early {
+                    break;
+                }
+                continue;
+            }
+            _ => {}
         }
         let names = names.get_or_insert_with(|| convert::column_names(r.columns()));
         let row = convert::row(names, &r).map_err(|e| e.with_backend(BACKEND))?;
@@ -203,10 +235,10 @@ pub(crate) async fn collect(
             rows.push(row);
         }
     }
-    Ok(if mode == Mode::First {
-        Output::First(first)
-    } else {
-        Output::Rows(rows)
+    Ok(match mode {
+        Mode::First => Output::First(first),
+        Mode::Bounded { .. } => Output::Bounded(BoundedRows::new(rows, truncated)),
+        Mode::Query | Mode::Execute => Output::Rows(rows),
     })
 }
 
@@ -238,7 +270,7 @@ pub(crate) async fn run_unnamed(
             let n = stream.rows_affected().unwrap_or(0);
             Ok(Output::Count(n))
         }
-        Mode::Query | Mode::First => collect(stream, None, mode).await,
+        Mode::Query | Mode::First | Mode::Bounded { .. } => collect(stream, None, mode).await,
     }
 }
 

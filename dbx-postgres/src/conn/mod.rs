@@ -18,7 +18,9 @@ use crate::convert::{self, Param};
 use crate::error::{BACKEND, map_err, sqlstate};
 use crate::lex;
 use crate::tls::MakeTls;
-use dbx_core::{Error, ErrorKind, NodeRole, NodeState, NodeStatus, PoolStatus, Result, Row, Value};
+use dbx_core::{
+    BoundedRows, Error, ErrorKind, NodeRole, NodeState, NodeStatus, PoolStatus, Result, Row, Value,
+};
 use deadpool::managed::{self, Metrics, Object, Pool, PoolError, RecycleError, TimeoutType};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use futures_util::TryStreamExt;
@@ -403,6 +405,18 @@ pub(crate) struct StmtGuard<'a> {
 impl StmtGuard<'_> {
     pub(crate) fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// The statement's answer was left partly unread (a bounded read that
+    /// stopped early): the connection reads and discards the rest. A shared
+    /// client stays counted busy until the server is done (as for an
+    /// abandoned statement, without any cancel); an exclusive connection
+    /// goes back to the pool, where its next statement waits behind the
+    /// rest of the answer.
+    pub(crate) fn left_unread(mut self) {
+        if matches!(self.handle, Handle::Exclusive(_)) {
+            self.armed = false;
+        }
     }
 }
 

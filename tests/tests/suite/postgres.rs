@@ -1304,3 +1304,88 @@ async fn kv_table_is_custom_and_swept() {
 fn kv_agrees_with_the_reference_model() {
     dbx_tests::kv_model::check("postgres", connect(), 64);
 }
+
+// ---------------------------------------------------------------------------
+// Bounded reads on a shared pipelined client
+// ---------------------------------------------------------------------------
+
+/// A bounded read that stops early leaves the rest of its answer for the
+/// connection to discard; statements pipelined on the same client behind it
+/// (one shared client, always pipelined) still get their own results, and
+/// so do later ones. The remainder (about 1 MB) spans many reads.
+async fn truncated_reads_leave_pipelined_statements_correct(params: &str) {
+    let db = Dbx::connect(&url(params).await).await.unwrap();
+    let sql = db.sql().unwrap();
+    let big = "SELECT n, md5(n::text) AS pad FROM generate_series(1, $1::int) AS n ORDER BY n";
+    assert!(dbx::sql::is_plain_read(big));
+    for round in 0..3i64 {
+        let mut work = Vec::new();
+        for i in 0..60i64 {
+            let sql = sql.clone();
+            work.push(async move {
+                match i % 6 {
+                    // Truncated large results, several bounds.
+                    0 => {
+                        let max = (i / 6 + 1) as usize * 3;
+                        let b = sql.query_bounded(big, params![20_000], max).await.unwrap();
+                        assert!(b.truncated);
+                        let got: Vec<i64> = b.rows.iter().map(|r| r.get(0).unwrap()).collect();
+                        assert_eq!(got, (1..=max as i64).collect::<Vec<_>>());
+                    }
+                    // Bounded reads that fit.
+                    1 => {
+                        let b = sql
+                            .query_bounded(big, params![i + round], 100)
+                            .await
+                            .unwrap();
+                        assert!(!b.truncated);
+                        assert_eq!(b.rows.len() as i64, i + round);
+                    }
+                    // Plain small queries.
+                    _ => {
+                        let v: i64 = sql
+                            .query_one_as("SELECT $1::bigint * 2", params![i * 1000 + round])
+                            .await
+                            .unwrap();
+                        assert_eq!(v, (i * 1000 + round) * 2);
+                    }
+                }
+            });
+        }
+        futures_util::future::join_all(work).await;
+        // One after the other, too.
+        for i in 0..10i64 {
+            let b = sql.query_bounded(big, params![20_000], 1).await.unwrap();
+            assert_eq!((b.rows.len(), b.truncated), (1, true));
+            let v: i64 = sql
+                .query_one_as("SELECT $1::bigint + 1", params![i])
+                .await
+                .unwrap();
+            assert_eq!(v, i + 1);
+        }
+    }
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bounded_reads_keep_a_shared_client_correct() {
+    truncated_reads_leave_pipelined_statements_correct("shared_clients=1&shared_stall=off").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn truncated_bounded_reads_keep_a_shared_client_correct_current_thread() {
+    truncated_reads_leave_pipelined_statements_correct("shared_clients=1&shared_stall=off").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bounded_reads_keep_pooled_connections_correct() {
+    truncated_reads_leave_pipelined_statements_correct("shared_clients=0&pool_max_size=2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bounded_reads_keep_unnamed_statements_correct() {
+    truncated_reads_leave_pipelined_statements_correct(
+        "shared_clients=1&shared_stall=off&statement_cache=false",
+    )
+    .await;
+}
