@@ -26,6 +26,7 @@
 # Environment:
 #   CARGO_TARGET_DIR     build directory (default ~/.cache/dbx-target, kept
 #                        between runs so warm runs are fast)
+#   CARGO_INCREMENTAL    0 unless set (see below)
 #   DBX_SKIP_CROSS=1     skip step 5 (local iteration only; CI never sets it)
 #   QDRANT_BIN           a Qdrant server binary (built outside this repository);
 #                        without one (or DBX_TEST_QDRANT_URL) the Qdrant tests
@@ -35,6 +36,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dbx-target}"
+# No incremental compilation: each run builds the workspace from a fresh
+# checkout (a new path, so nothing to reuse), and its files took ~10 GB of
+# the kept target directory.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
